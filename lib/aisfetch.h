@@ -1,0 +1,212 @@
+/* libaisfetch: parallel, ordered range reads of one AIStore object.
+ *
+ * Worker processes (or threads) fetch byte ranges of one object into a ring
+ * of slots in shared memory; the caller takes the bytes in order, seeks, or
+ * reads at random offsets.  Every byte handed out has been validated against
+ * the object's HEAD (206, exact Content-Range and length, same version and
+ * checksum headers).
+ *
+ * Thread safety: one reader may be used from several threads.  All calls are
+ * serialised internally; aisfetch_release() and aisfetch_cancel() may be
+ * called from any thread at any time, including while another thread is
+ * blocked in aisfetch_next() or aisfetch_read_range().
+ */
+#ifndef AISFETCH_H
+#define AISFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(AISFETCH_BUILDING)
+#define AISFETCH_API __attribute__((visibility("default")))
+#else
+#define AISFETCH_API
+#endif
+
+#define AISFETCH_VERSION_MAJOR 0
+#define AISFETCH_VERSION_MINOR 1
+#define AISFETCH_VERSION_MICRO 0
+
+/* Limits of the options. */
+#define AISFETCH_MIN_CHUNK_SIZE ((size_t)4 << 10)
+#define AISFETCH_MAX_CHUNK_SIZE ((size_t)256 << 20)
+#define AISFETCH_DEFAULT_CHUNK_SIZE ((size_t)8 << 20)
+#define AISFETCH_MAX_WORKERS 256
+#define AISFETCH_MAX_SLOTS 1024
+#define AISFETCH_DEFAULT_ENDPOINT "http://127.0.0.1:8080"
+
+typedef enum {
+  AISFETCH_OK = 0,
+  AISFETCH_E_ARG,           /* bad argument: URI, endpoint, option out of range */
+  AISFETCH_E_NOT_FOUND,     /* 404: bucket or object does not exist */
+  AISFETCH_E_AUTH,          /* 401/403: token missing, invalid, expired, or not permitted */
+  AISFETCH_E_CHANGED,       /* the object changed (version/checksum/size) during the read */
+  AISFETCH_E_TIMEOUT,       /* connect or stall timeout, after retries */
+  AISFETCH_E_NETWORK,       /* connection failed/reset, after retries */
+  AISFETCH_E_PROTOCOL,      /* the server broke the protocol: not 206, wrong Content-Range, wrong length */
+  AISFETCH_E_SERVER,        /* other HTTP error status (5xx, 429 after retries, 4xx) */
+  AISFETCH_E_CHECKSUM,      /* end-to-end checksum mismatch */
+  AISFETCH_E_CANCELLED,     /* aisfetch_cancel() was called */
+  AISFETCH_E_SYSTEM,        /* out of memory, spawn/mmap/socket failure, a worker that keeps dying */
+} aisfetch_errkind;
+
+typedef struct {
+  aisfetch_errkind kind;
+  int http_status;          /* 0 when no HTTP answer is involved */
+  char message[512];        /* one line, specific: what failed, where */
+  char server_message[512]; /* AIStore's own "message" from its JSON error body, or "" */
+} aisfetch_error;
+
+typedef enum {
+  AISFETCH_WORKER_PROCESS = 0, /* posix_spawn of the worker helper (default) */
+  AISFETCH_WORKER_THREAD = 1,  /* the same worker loop on threads */
+} aisfetch_worker_mode;
+
+typedef struct {
+  /* What to read.  uri is "[provider://][@uuid#namespace/]bucket/object". */
+  const char *uri;
+  const char *endpoint;          /* NULL: $AIS_ENDPOINT, else AISFETCH_DEFAULT_ENDPOINT */
+
+  unsigned num_workers;          /* 1..256; default 8; never more than the chunks */
+  size_t chunk_size;             /* 0: the object's max chunk size, else 8 MiB; 4 KiB..256 MiB */
+  unsigned slots;                /* 0: 2 x num_workers; 1..1024 */
+  aisfetch_worker_mode worker_mode;
+
+  unsigned retries;              /* tries per range after the first; default 5 */
+  long connect_timeout_ms;       /* 0: 10000 */
+  long stall_timeout_ms;         /* no byte for this long aborts the try; 0: 20000 */
+
+  const char *token;             /* NULL: $AIS_AUTHN_TOKEN; "" for none */
+  const char *ca_file;           /* NULL: $AIS_CLIENT_CA */
+  int skip_verify;               /* -1: $AIS_SKIP_VERIFY_CRT; 0 verify; 1 skip */
+  const char *user_agent;        /* NULL: "libaisfetch/VERSION" */
+  const char *const *extra_headers; /* NULL-terminated "Name: value" lines, or NULL */
+
+  int verify_checksum;           /* 1: check the whole object's checksum when it is read in full order */
+  const char *worker_path;       /* NULL: $AISFETCH_WORKER, else the installed helper */
+} aisfetch_options;
+
+typedef struct {
+  uint64_t size;
+  char version[128];
+  char checksum_type[16];        /* "none", "xxhash", "xxhash2", "md5", "crc32c", "sha256", "sha512", or "" */
+  char checksum_value[160];
+  char etag[160];
+  uint64_t max_chunk_size;       /* Ais-Chunks-Max-Chunk-Size, 0 when not chunked */
+  unsigned chunk_count;          /* Ais-Chunks-Count, 0 when not chunked */
+  size_t chunk_size;             /* the chunk size the reader uses */
+  unsigned num_workers;          /* workers actually started */
+  unsigned slots;                /* slots actually allocated */
+  char target_url[1024];         /* the URL of the target that serves the object ("" before known) */
+  char provider[8];              /* "ais", "aws", "gcp", "azure", "oci" */
+  char bucket[256];
+  char object[1024];
+} aisfetch_object_info;
+
+typedef struct {
+  const uint8_t *data;  /* read-only slot memory, valid until aisfetch_release() */
+  size_t len;
+  uint64_t offset;      /* byte offset of data[0] in the object */
+  /* private */
+  unsigned slot_;
+  uint64_t lease_;
+} aisfetch_chunk;
+
+typedef struct {
+  uint64_t bytes;          /* bytes fetched and validated */
+  uint64_t bytes_delivered;/* bytes handed to the caller */
+  uint64_t ranges;         /* ranges completed */
+  uint64_t retries;        /* range tries beyond the first */
+  uint64_t redirects;      /* redirects followed */
+  uint64_t respawns;       /* workers restarted after dying */
+  uint64_t restarts;       /* window restarts (seeks, far random reads) */
+  double elapsed_s;        /* since open */
+  unsigned num_workers;
+  uint64_t worker_busy_ns[AISFETCH_MAX_WORKERS]; /* per-worker time spent on ranges */
+} aisfetch_stats;
+
+typedef struct aisfetch_reader aisfetch_reader;
+
+/* Defaults: num_workers 8, retries 5, skip_verify -1, the rest zero/NULL. */
+AISFETCH_API void aisfetch_options_init(aisfetch_options *opts);
+
+/* HEAD the object, plan the chunks, start the workers.  A 0-byte object opens
+ * fine and reads as empty.  On failure returns the kind and fills *err. */
+AISFETCH_API aisfetch_errkind aisfetch_open(const aisfetch_options *opts,
+                                            aisfetch_reader **out,
+                                            aisfetch_error *err);
+
+AISFETCH_API uint64_t aisfetch_size(const aisfetch_reader *r);
+AISFETCH_API void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_info *info);
+
+/* Next bytes in order from the current position.  Blocks until they are
+ * fetched.  Returns AISFETCH_OK with chunk->len > 0, or AISFETCH_OK with
+ * chunk->len == 0 at the end (or at the stop set by aisfetch_seek_range()). */
+AISFETCH_API aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk,
+                                            aisfetch_error *err);
+
+/* Give a chunk's slot back to the ring.  Any thread; once per chunk. */
+AISFETCH_API void aisfetch_release(aisfetch_reader *r, aisfetch_chunk *chunk);
+
+/* Continue reading at offset (0..size).  Chunks already fetched that are
+ * still in the new window are kept; the rest are dropped. */
+AISFETCH_API aisfetch_errkind aisfetch_seek(aisfetch_reader *r, uint64_t offset,
+                                            aisfetch_error *err);
+/* Same, and stop before byte `stop` (UINT64_MAX: the end): nothing past it is fetched. */
+AISFETCH_API aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t offset,
+                                                  uint64_t stop, aisfetch_error *err);
+
+AISFETCH_API uint64_t aisfetch_tell(const aisfetch_reader *r);
+
+/* Copy [offset, offset+len) into buf.  Reads near the stream position use the
+ * ring; far ones restart the window there.  Short only at the end of the
+ * object: *got tells how many bytes were copied. */
+AISFETCH_API aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t offset, size_t len,
+                                                  void *buf, size_t *got, aisfetch_error *err);
+
+/* The whole object into dst (at least aisfetch_size() bytes). */
+AISFETCH_API aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len,
+                                                aisfetch_error *err);
+
+/* Wake every blocked call of r with AISFETCH_E_CANCELLED, and keep failing
+ * blocking calls that way until aisfetch_cancel_clear().  Any thread. */
+AISFETCH_API void aisfetch_cancel(aisfetch_reader *r);
+AISFETCH_API void aisfetch_cancel_clear(aisfetch_reader *r);
+
+/* Slots now held by the caller (chunks not yet released).  A caller that
+ * keeps chunks for long (a GStreamer pipeline) copies instead of holding when
+ * this nears info.slots, so the workers never run out of slots. */
+AISFETCH_API unsigned aisfetch_slots_held(aisfetch_reader *r);
+
+AISFETCH_API void aisfetch_stats_get(aisfetch_reader *r, aisfetch_stats *stats);
+
+/* Stop the workers, wait for them, free everything.  Chunks not yet released
+ * become invalid.  NULL is fine. */
+AISFETCH_API void aisfetch_close(aisfetch_reader *r);
+
+AISFETCH_API const char *aisfetch_errkind_name(aisfetch_errkind kind);
+
+/* ---- URI parsing (exposed for tools, the element and tests) ---- */
+typedef struct {
+  char provider[8];     /* canonical: "ais", "aws", "gcp", "azure", "oci" */
+  char ns_uuid[128];    /* "" for the global namespace */
+  char ns_name[128];
+  char bucket[256];
+  char object[1024];
+} aisfetch_uri;
+
+/* Parses "[provider://][@uuid#namespace/]bucket/object". */
+AISFETCH_API aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out,
+                                                 aisfetch_error *err);
+/* Checks an endpoint "http[s]://host[:port][/path]"; writes it without a trailing '/'. */
+AISFETCH_API aisfetch_errkind aisfetch_endpoint_parse(const char *endpoint, char *out,
+                                                      size_t out_len, aisfetch_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,151 @@
+/* libaisfetch internals shared by the reader, the worker loop and the helper. */
+#ifndef AISFETCH_INTERNAL_H
+#define AISFETCH_INTERNAL_H
+
+#include "aisfetch.h"
+
+#include <curl/curl.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AISF_URL_MAX 4096
+
+/* ---- errors ---- */
+void aisf_seterr(aisfetch_error *err, aisfetch_errkind kind, int http_status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+aisfetch_errkind aisf_fail(aisfetch_error *err, aisfetch_errkind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- small string helpers ---- */
+size_t aisf_strlcpy(char *dst, const char *src, size_t n);
+uint64_t aisf_now_ns(void);
+
+/* ---- URLs ---- */
+/* proxy URL of an object: ENDPOINT/v1/objects/BUCKET/OBJECT?provider=P[&namespace=...] */
+int aisf_object_url(const char *endpoint, const aisfetch_uri *u, char *out, size_t n);
+/* removes one query parameter (name=...) from url, in place */
+void aisf_url_drop_param(char *url, const char *name);
+
+/* ---- response headers and validation ---- */
+typedef struct {
+  long status;
+  int have_content_range;
+  int content_range_unsatisfied; /* "bytes STAR/SIZE" */
+  uint64_t cr_start, cr_end, cr_size;
+  int have_content_length;
+  uint64_t content_length;
+  char version[128];
+  int have_version;
+  char cksum_type[16];
+  char cksum_value[160];
+  int have_cksum;
+  char etag[160];
+  int have_etag;
+  uint64_t chunks_max;
+  unsigned chunks_count;
+  long retry_after_s; /* -1: none */
+  char hdr_error[1024];
+  int malformed;      /* a header we rely on could not be parsed */
+  char malformed_what[128];
+} aisf_resp;
+
+void aisf_resp_reset(aisf_resp *r);
+/* Feeds one raw header line (with or without CRLF); a status line resets. */
+void aisf_resp_header(aisf_resp *r, const char *line, size_t len);
+
+/* "bytes A-B/SIZE" or "bytes * /SIZE" (no space); 0 on success */
+int aisf_parse_content_range(const char *v, size_t len, uint64_t *a, uint64_t *b, uint64_t *size,
+                             int *unsatisfied);
+/* AIStore's JSON error body: extracts "message" into out; 0 when found */
+int aisf_parse_error_json(const char *body, size_t len, char *out, size_t n);
+
+/* ---- HTTP settings shared by the HEAD (reader) and the ranges (workers) ---- */
+typedef struct {
+  long connect_timeout_ms;
+  long stall_timeout_ms;
+  unsigned retries;
+  int skip_verify;
+  char ca_file[1024];
+  char user_agent[256];
+  struct curl_slist *headers; /* token + extra headers */
+} aisf_http_cfg;
+
+void aisf_http_apply(CURL *e, const aisf_http_cfg *cfg);
+/* classify an HTTP status of a failed answer */
+aisfetch_errkind aisf_status_kind(long status);
+int aisf_status_retryable(long status);
+int aisf_curl_retryable(CURLcode rc);
+aisfetch_errkind aisf_curl_kind(CURLcode rc);
+/* backoff before try n (1-based) in ms, with jitter from *seed */
+long aisf_backoff_ms(unsigned n, uint64_t *seed, long retry_after_s);
+
+/* ---- the HEAD ---- */
+aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
+                           char *target_url, size_t target_n, uint64_t *redirects,
+                           const atomic_int *cancel, aisfetch_error *err);
+
+/* ---- checksums ---- */
+typedef struct aisf_hash aisf_hash;
+/* NULL for "none", "" or an unknown type (*known = 0 then) */
+aisf_hash *aisf_hash_new(const char *type, int *known);
+void aisf_hash_update(aisf_hash *h, const void *p, size_t n);
+/* lowercase hex into out; frees h */
+void aisf_hash_final(aisf_hash *h, char *out, size_t n);
+void aisf_hash_free(aisf_hash *h);
+uint32_t aisf_crc32c(uint32_t crc, const void *p, size_t n);
+
+/* ---- parent <-> worker messages (SOCK_SEQPACKET) ---- */
+enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT };
+
+typedef struct {
+  uint32_t type;
+  uint32_t nstrings;
+  int64_t connect_timeout_ms;
+  int64_t stall_timeout_ms;
+  uint32_t retries;
+  int32_t skip_verify;
+  uint64_t ring_size;
+  uint64_t object_size;
+  /* then NUL-separated strings: proxy_url, ca_file, user_agent, version, cksum_type,
+     cksum_value, etag, have flags ("vce" subset), header lines... */
+} aisf_msg_config;
+
+typedef struct {
+  uint32_t type;
+  uint32_t pad;
+  uint64_t job_id;
+  uint64_t slot_off;
+  uint64_t start;
+  uint64_t len;
+  char url[AISF_URL_MAX]; /* "" -> the proxy URL */
+} aisf_msg_job;
+
+typedef struct {
+  uint32_t type;
+  uint32_t pad;
+  uint64_t job_id;
+} aisf_msg_abort;
+
+typedef struct {
+  uint32_t type;
+  int32_t kind;        /* aisfetch_errkind; AISFETCH_OK when the range is in the slot */
+  uint64_t job_id;
+  int32_t http_status;
+  uint32_t tries;
+  uint64_t bytes;
+  uint64_t redirects;
+  uint64_t busy_ns;
+  char url[AISF_URL_MAX]; /* the URL that served the range (target) */
+  char message[512];
+  char server_message[512];
+} aisf_msg_result;
+
+#define AISF_MSG_MAX (64 * 1024)
+
+/* The worker loop: reads CONFIG then JOBs from ctrl_fd, writes RESULTs;
+ * returns when ctrl_fd reaches EOF.  The same code for processes and threads. */
+int aisf_worker_run(int ctrl_fd, int ring_fd);
+
+#endif

@@ -1,0 +1,1094 @@
+/* The ordered reader: HEAD, the ring, the worker pool and the scheduler.
+ *
+ * Thread safety: every field below `mu` is guarded by it.  A dispatcher
+ * thread owns the workers' sockets: it hands out ranges, collects results,
+ * respawns dead workers and wakes waiting callers (cond `cv`).  API calls
+ * change the window and poke the dispatcher through `wake_fd`.  The hash of
+ * the in-order stream has its own lock so that hashing a chunk never stalls
+ * the dispatcher.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef AISFETCH_LIBEXECDIR
+#define AISFETCH_LIBEXECDIR "/usr/local/libexec"
+#endif
+#define WORKER_NAME "aisfetch-worker"
+
+extern char **environ;
+
+enum { SLOT_FREE, SLOT_FETCHING, SLOT_READY, SLOT_FAILED };
+
+typedef struct {
+  int state;
+  uint64_t chunk;
+  unsigned holds;     /* chunks handed to the caller and not yet released */
+  uint64_t lease;     /* bumped at every new fetch into the slot */
+  unsigned deaths;    /* workers that died fetching this chunk */
+  aisfetch_error err; /* SLOT_FAILED */
+} slot_t;
+
+typedef struct {
+  pid_t pid;
+  pthread_t thr;
+  int thr_started;
+  int fd;             /* parent's end of the control socket; -1 while dead */
+  int busy;
+  int abort_sent;
+  uint64_t job_id;
+  unsigned slot;
+  uint64_t busy_ns;
+  uint64_t respawn_at;
+} worker_t;
+
+struct aisfetch_reader {
+  aisfetch_uri uri;
+  char endpoint[1024];
+  char proxy_url[AISF_URL_MAX];
+  char worker_path[PATH_MAX];
+  aisf_http_cfg http;
+  aisfetch_worker_mode mode;
+  int verify;
+  aisfetch_object_info info;
+  uint64_t size;
+  size_t cs;
+  uint64_t nchunks;
+  unsigned nworkers, nslots;
+  size_t stride;
+  int ring_fd;
+  uint8_t *ring;
+  size_t ring_size;
+  char *config;
+  size_t config_len;
+  int wake_fd;
+  pthread_t disp;
+  int disp_started;
+  atomic_int cancelled;
+  uint64_t t_open;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  slot_t *slots;
+  worker_t *wk;
+  int closing;
+  uint64_t pos, stop;
+  unsigned ra;        /* readahead in chunks */
+  uint64_t rr_end;    /* end of the last read_range, to spot sequential access */
+  uint64_t next_job;
+  char target_url[AISF_URL_MAX];
+  int has_fatal;
+  aisfetch_error fatal;
+  aisfetch_stats st;
+
+  pthread_mutex_t hmu;
+  aisf_hash *hash;
+  uint64_t hash_pos;
+  int hash_state;     /* 0 off, 1 running, 2 done */
+};
+
+void aisfetch_options_init(aisfetch_options *o)
+{
+  memset(o, 0, sizeof *o);
+  o->num_workers = 8;
+  o->retries = 5;
+  o->skip_verify = -1;
+}
+
+static void wake(aisfetch_reader *r)
+{
+  uint64_t one = 1;
+  ssize_t n = write(r->wake_fd, &one, sizeof one);
+  (void)n;
+}
+
+/* ---- workers ---- */
+
+static void *worker_thread(void *arg)
+{
+  int *fds = arg;
+  int ctrl = fds[0], ring = fds[1];
+  free(fds);
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  aisf_worker_run(ctrl, ring);
+  close(ctrl);
+  return NULL;
+}
+
+static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
+{
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
+    return -1;
+  }
+  if (r->mode == AISFETCH_WORKER_THREAD) {
+    int *fds = malloc(2 * sizeof *fds);
+    if (!fds) {
+      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "out of memory");
+      goto fail;
+    }
+    fds[0] = sv[1];
+    fds[1] = r->ring_fd;
+    int e = pthread_create(&w->thr, NULL, worker_thread, fds);
+    if (e) {
+      free(fds);
+      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "pthread_create: %s", strerror(e));
+      goto fail;
+    }
+    w->thr_started = 1;
+  } else {
+    /* fds 3 and 4 in the child; move ours out of the way first so that
+     * dup2 never meets an fd equal to its target */
+    int cfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+    int rfd = fcntl(r->ring_fd, F_DUPFD_CLOEXEC, 10);
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int e = cfd < 0 || rfd < 0 ? errno : 0;
+    if (!e)
+      e = posix_spawn_file_actions_adddup2(&fa, cfd, 3);
+    if (!e)
+      e = posix_spawn_file_actions_adddup2(&fa, rfd, 4);
+    if (!e)
+      e = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+    char *argv[] = {r->worker_path, (char *)"--aisfetch-worker", NULL};
+    if (!e)
+      e = posix_spawn(&w->pid, r->worker_path, &fa, &at, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (cfd >= 0)
+      close(cfd);
+    if (rfd >= 0)
+      close(rfd);
+    close(sv[1]);
+    sv[1] = -1;
+    if (e) {
+      w->pid = 0;
+      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot start the worker helper %s: %s",
+                  r->worker_path, strerror(e));
+      goto fail;
+    }
+  }
+  w->fd = sv[0];
+  w->busy = 0;
+  w->abort_sent = 0;
+  if (send(w->fd, r->config, r->config_len, MSG_NOSIGNAL) != (ssize_t)r->config_len) {
+    aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot configure a worker: %s", strerror(errno));
+    return -1; /* the dispatcher will see it dead */
+  }
+  return 0;
+fail:
+  close(sv[0]);
+  if (sv[1] >= 0)
+    close(sv[1]);
+  w->fd = -1;
+  return -1;
+}
+
+/* Ends a worker whose socket is closed (or about to be): the process gets a
+ * bounded grace period before SIGKILL; a thread has seen EOF and returns. */
+static void reap_worker(worker_t *w, long grace_ms)
+{
+  if (w->fd >= 0) {
+    close(w->fd);
+    w->fd = -1;
+  }
+  if (w->thr_started) {
+    pthread_join(w->thr, NULL);
+    w->thr_started = 0;
+  }
+  if (w->pid > 0) {
+    uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
+    for (;;) {
+      pid_t p = waitpid(w->pid, NULL, WNOHANG);
+      if (p == w->pid || (p < 0 && errno != EINTR))
+        break;
+      if (aisf_now_ns() >= until) {
+        kill(w->pid, SIGKILL);
+        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
+          ;
+        break;
+      }
+      struct timespec ts = {0, 2000000};
+      nanosleep(&ts, NULL);
+    }
+    w->pid = 0;
+  }
+}
+
+/* ---- scheduling (all under mu) ---- */
+
+static uint64_t window_end(const aisfetch_reader *r)
+{
+  uint64_t cur = r->pos / r->cs;
+  uint64_t last = r->stop >= r->size ? r->nchunks : (r->stop + r->cs - 1) / r->cs;
+  uint64_t w = r->ra < r->nslots ? r->ra : r->nslots;
+  return cur + w < last ? cur + w : last;
+}
+
+static int needed(const aisfetch_reader *r, uint64_t c)
+{
+  return c >= r->pos / r->cs && c < window_end(r);
+}
+
+static int find_slot(const aisfetch_reader *r, uint64_t c)
+{
+  for (unsigned i = 0; i < r->nslots; i++)
+    if (r->slots[i].state != SLOT_FREE && r->slots[i].chunk == c)
+      return (int)i;
+  return -1;
+}
+
+static void set_fatal(aisfetch_reader *r, const aisfetch_error *e)
+{
+  if (!r->has_fatal) {
+    r->has_fatal = 1;
+    r->fatal = *e;
+  }
+}
+
+static void worker_died(aisfetch_reader *r, unsigned i)
+{
+  worker_t *w = &r->wk[i];
+  reap_worker(w, 0);
+  r->st.respawns++;
+  if (w->busy) {
+    slot_t *s = &r->slots[w->slot];
+    w->busy = 0;
+    if (s->state == SLOT_FETCHING) {
+      s->deaths++;
+      r->st.retries++;
+      if (s->deaths > r->http.retries) {
+        s->state = SLOT_FAILED;
+        aisf_seterr(&s->err, AISFETCH_E_SYSTEM, 0,
+                    "worker died %u times while fetching bytes %llu-%llu", s->deaths,
+                    (unsigned long long)(s->chunk * r->cs),
+                    (unsigned long long)(s->chunk * r->cs + r->cs - 1));
+      } else {
+        s->state = SLOT_FREE;
+      }
+    }
+  }
+  /* back off when workers keep dying, so a broken helper cannot spin */
+  uint64_t delay = r->st.respawns > r->nworkers ? 100000000u : 0;
+  w->respawn_at = aisf_now_ns() + delay;
+}
+
+static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c)
+{
+  worker_t *w = &r->wk[wi];
+  slot_t *s = &r->slots[si];
+  aisf_msg_job job;
+  memset(&job, 0, sizeof job);
+  job.type = AISF_MSG_JOB;
+  job.job_id = ++r->next_job;
+  job.slot_off = (uint64_t)si * r->stride;
+  job.start = c * r->cs;
+  job.len = r->size - job.start < r->cs ? r->size - job.start : r->cs;
+  aisf_strlcpy(job.url, r->target_url, sizeof job.url);
+  s->state = SLOT_FETCHING;
+  s->chunk = c;
+  s->lease++;
+  w->busy = 1;
+  w->abort_sent = 0;
+  w->job_id = job.job_id;
+  w->slot = si;
+  if (send(w->fd, &job, sizeof job, MSG_NOSIGNAL) != (ssize_t)sizeof job)
+    worker_died(r, wi);
+}
+
+static void schedule(aisfetch_reader *r)
+{
+  if (r->closing)
+    return;
+  for (unsigned i = 0; i < r->nworkers; i++) {
+    worker_t *w = &r->wk[i];
+    if (w->fd >= 0 && w->busy && !w->abort_sent && !needed(r, r->slots[w->slot].chunk)) {
+      aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = w->job_id};
+      w->abort_sent = 1;
+      if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
+        worker_died(r, i);
+    }
+  }
+  if (r->has_fatal)
+    return;
+  uint64_t c = r->pos / r->cs, end = window_end(r);
+  for (unsigned i = 0; i < r->nworkers; i++) {
+    worker_t *w = &r->wk[i];
+    if (w->fd < 0 || w->busy)
+      continue;
+    while (c < end && find_slot(r, c) >= 0)
+      c++;
+    if (c >= end)
+      return;
+    /* a free slot, else the least useful idle one */
+    int best = -1;
+    for (unsigned s = 0; s < r->nslots; s++) {
+      slot_t *sl = &r->slots[s];
+      if (sl->state == SLOT_FETCHING || sl->holds)
+        continue;
+      if (sl->state == SLOT_FREE) {
+        best = (int)s;
+        break;
+      }
+      if (needed(r, sl->chunk))
+        continue;
+      if (best < 0 || sl->chunk < r->slots[best].chunk)
+        best = (int)s;
+    }
+    if (best < 0)
+      return;
+    send_job(r, i, (unsigned)best, c);
+  }
+}
+
+static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result *res)
+{
+  worker_t *w = &r->wk[i];
+  if (!w->busy || res->job_id != w->job_id)
+    return;
+  slot_t *s = &r->slots[w->slot];
+  w->busy = 0;
+  w->busy_ns += res->busy_ns;
+  r->st.redirects += res->redirects;
+  if (res->tries > 1)
+    r->st.retries += res->tries - 1;
+  if (res->kind == AISFETCH_OK) {
+    s->state = SLOT_READY;
+    s->deaths = 0;
+    r->st.bytes += res->bytes;
+    r->st.ranges++;
+    if (res->url[0])
+      aisf_strlcpy(r->target_url, res->url, sizeof r->target_url);
+  } else if (res->kind == AISFETCH_E_CANCELLED) {
+    s->state = SLOT_FREE;
+  } else {
+    s->state = SLOT_FAILED;
+    s->err.kind = (aisfetch_errkind)res->kind;
+    s->err.http_status = res->http_status;
+    aisf_strlcpy(s->err.message, res->message, sizeof s->err.message);
+    aisf_strlcpy(s->err.server_message, res->server_message, sizeof s->err.server_message);
+    if (s->err.kind == AISFETCH_E_CHANGED)
+      set_fatal(r, &s->err);
+  }
+}
+
+static void *dispatcher(void *arg)
+{
+  aisfetch_reader *r = arg;
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  struct pollfd *pfd = calloc(r->nworkers + 1, sizeof *pfd);
+  aisf_msg_result *res = malloc(sizeof *res);
+  if (!pfd || !res) {
+    pthread_mutex_lock(&r->mu);
+    aisfetch_error e;
+    aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "out of memory in the dispatcher");
+    set_fatal(r, &e);
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    free(pfd);
+    free(res);
+    return NULL;
+  }
+  pthread_mutex_lock(&r->mu);
+  while (!r->closing) {
+    uint64_t now = aisf_now_ns();
+    int timeout = -1;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+      worker_t *w = &r->wk[i];
+      if (w->fd >= 0)
+        continue;
+      if (now >= w->respawn_at) {
+        aisfetch_error e;
+        if (spawn_worker(r, w, &e) && w->fd < 0) {
+          w->respawn_at = now + 1000000000u;
+          set_fatal(r, &e);
+          pthread_cond_broadcast(&r->cv);
+        }
+      } else {
+        int ms = (int)((w->respawn_at - now) / 1000000u) + 1;
+        if (timeout < 0 || ms < timeout)
+          timeout = ms;
+      }
+    }
+    schedule(r);
+    pfd[0].fd = r->wake_fd;
+    pfd[0].events = POLLIN;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+      pfd[i + 1].fd = r->wk[i].fd;
+      pfd[i + 1].events = POLLIN;
+      pfd[i + 1].revents = 0;
+    }
+    pthread_mutex_unlock(&r->mu);
+    int n = poll(pfd, r->nworkers + 1, r->has_fatal && timeout < 0 ? 1000 : timeout);
+    pthread_mutex_lock(&r->mu);
+    if (n <= 0)
+      continue;
+    if (pfd[0].revents) {
+      uint64_t v;
+      ssize_t k = read(r->wake_fd, &v, sizeof v);
+      (void)k;
+    }
+    int changed = 0;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+      worker_t *w = &r->wk[i];
+      if (!pfd[i + 1].revents || w->fd != pfd[i + 1].fd || w->fd < 0)
+        continue;
+      for (;;) {
+        ssize_t k = recv(w->fd, res, sizeof *res, MSG_DONTWAIT);
+        if (k == (ssize_t)sizeof *res && res->type == AISF_MSG_RESULT) {
+          handle_result(r, i, res);
+          changed = 1;
+          continue;
+        }
+        if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+          break;
+        /* EOF, an error or a garbled message: the worker is gone */
+        worker_died(r, i);
+        changed = 1;
+        break;
+      }
+    }
+    if (changed)
+      pthread_cond_broadcast(&r->cv);
+  }
+  pthread_mutex_unlock(&r->mu);
+  free(pfd);
+  free(res);
+  return NULL;
+}
+
+/* ---- open / close ---- */
+
+static int env_true(const char *v)
+{
+  return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+               strcasecmp(v, "on") == 0);
+}
+
+static int header_ok(const char *h)
+{
+  const char *colon = strchr(h, ':');
+  if (!colon || colon == h)
+    return 0;
+  for (const char *p = h; *p; p++)
+    if (*p == '\r' || *p == '\n')
+      return 0;
+  return 1;
+}
+
+static int add_header(aisf_http_cfg *c, const char *h)
+{
+  struct curl_slist *l = curl_slist_append(c->headers, h);
+  if (!l)
+    return -1;
+  c->headers = l;
+  return 0;
+}
+
+static int build_config(aisfetch_reader *r)
+{
+  char flags[4] = {0};
+  size_t nf = 0;
+  if (r->info.version[0])
+    flags[nf++] = 'v';
+  if (r->info.checksum_type[0] || r->info.checksum_value[0])
+    flags[nf++] = 'c';
+  if (r->info.etag[0])
+    flags[nf++] = 'e';
+  const char *str[8] = {r->proxy_url,          r->http.ca_file,       r->http.user_agent,
+                        r->info.version,       r->info.checksum_type, r->info.checksum_value,
+                        r->info.etag,          flags};
+  size_t len = sizeof(aisf_msg_config);
+  unsigned n = 8;
+  for (unsigned i = 0; i < 8; i++)
+    len += strlen(str[i]) + 1;
+  for (struct curl_slist *l = r->http.headers; l; l = l->next, n++)
+    len += strlen(l->data) + 1;
+  if (len > AISF_MSG_MAX || n > 16)
+    return -1;
+  r->config = malloc(len);
+  if (!r->config)
+    return -1;
+  aisf_msg_config c;
+  memset(&c, 0, sizeof c);
+  c.type = AISF_MSG_CONFIG;
+  c.nstrings = n;
+  c.connect_timeout_ms = r->http.connect_timeout_ms;
+  c.stall_timeout_ms = r->http.stall_timeout_ms;
+  c.retries = r->http.retries;
+  c.skip_verify = r->http.skip_verify;
+  c.ring_size = r->ring_size;
+  c.object_size = r->size;
+  memcpy(r->config, &c, sizeof c);
+  size_t pos = sizeof c;
+  for (unsigned i = 0; i < 8; i++) {
+    size_t l = strlen(str[i]) + 1;
+    memcpy(r->config + pos, str[i], l);
+    pos += l;
+  }
+  for (struct curl_slist *l = r->http.headers; l; l = l->next) {
+    size_t k = strlen(l->data) + 1;
+    memcpy(r->config + pos, l->data, k);
+    pos += k;
+  }
+  r->config_len = pos;
+  return 0;
+}
+
+static aisfetch_errkind check_options(const aisfetch_options *o, aisfetch_error *err)
+{
+  if (o->num_workers > AISFETCH_MAX_WORKERS)
+    return aisf_fail(err, AISFETCH_E_ARG, "num_workers %u is out of range (1..%d)", o->num_workers,
+                     AISFETCH_MAX_WORKERS);
+  if (o->chunk_size &&
+      (o->chunk_size < AISFETCH_MIN_CHUNK_SIZE || o->chunk_size > AISFETCH_MAX_CHUNK_SIZE))
+    return aisf_fail(err, AISFETCH_E_ARG,
+                     "chunk_size %zu is out of range (0 for the object's own, or 4 KiB..256 MiB)",
+                     o->chunk_size);
+  if (o->slots > AISFETCH_MAX_SLOTS)
+    return aisf_fail(err, AISFETCH_E_ARG, "slots %u is out of range (0 for 2 x workers, or 1..%d)",
+                     o->slots, AISFETCH_MAX_SLOTS);
+  if (o->worker_mode != AISFETCH_WORKER_PROCESS && o->worker_mode != AISFETCH_WORKER_THREAD)
+    return aisf_fail(err, AISFETCH_E_ARG, "unknown worker mode %d", (int)o->worker_mode);
+  if (o->retries > 100)
+    return aisf_fail(err, AISFETCH_E_ARG, "retries %u is out of range (0..100)", o->retries);
+  if (o->connect_timeout_ms < 0 || o->stall_timeout_ms < 0 ||
+      o->connect_timeout_ms > 3600000 || o->stall_timeout_ms > 3600000)
+    return aisf_fail(err, AISFETCH_E_ARG, "timeouts must be 0..3600000 ms");
+  if (o->skip_verify < -1 || o->skip_verify > 1)
+    return aisf_fail(err, AISFETCH_E_ARG, "skip_verify must be -1, 0 or 1");
+  return AISFETCH_OK;
+}
+
+aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
+                               aisfetch_error *err)
+{
+  aisfetch_error scratch;
+  if (!err)
+    err = &scratch;
+  memset(err, 0, sizeof *err);
+  if (!o || !out)
+    return aisf_fail(err, AISFETCH_E_ARG, "options and output must not be NULL");
+  *out = NULL;
+  aisfetch_errkind k = check_options(o, err);
+  if (k)
+    return k;
+
+  aisfetch_reader *r = calloc(1, sizeof *r);
+  if (!r)
+    return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+  r->ring_fd = -1;
+  r->wake_fd = -1;
+  r->t_open = aisf_now_ns();
+  pthread_mutex_init(&r->mu, NULL);
+  pthread_mutex_init(&r->hmu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+
+  if ((k = aisfetch_uri_parse(o->uri, &r->uri, err)))
+    goto fail;
+  const char *ep = o->endpoint ? o->endpoint : getenv("AIS_ENDPOINT");
+  if (!ep || !*ep)
+    ep = AISFETCH_DEFAULT_ENDPOINT;
+  if ((k = aisfetch_endpoint_parse(ep, r->endpoint, sizeof r->endpoint, err)))
+    goto fail;
+  if (aisf_object_url(r->endpoint, &r->uri, r->proxy_url, sizeof r->proxy_url)) {
+    k = aisf_fail(err, AISFETCH_E_ARG, "object URL too long");
+    goto fail;
+  }
+
+  r->http.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+  r->http.stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 20000;
+  r->http.retries = o->retries;
+  const char *cafile = o->ca_file ? o->ca_file : getenv("AIS_CLIENT_CA");
+  aisf_strlcpy(r->http.ca_file, cafile ? cafile : "", sizeof r->http.ca_file);
+  r->http.skip_verify = o->skip_verify >= 0 ? o->skip_verify : env_true(getenv("AIS_SKIP_VERIFY_CRT"));
+  if (o->user_agent && *o->user_agent)
+    aisf_strlcpy(r->http.user_agent, o->user_agent, sizeof r->http.user_agent);
+  else
+    snprintf(r->http.user_agent, sizeof r->http.user_agent, "libaisfetch/%d.%d.%d",
+             AISFETCH_VERSION_MAJOR, AISFETCH_VERSION_MINOR, AISFETCH_VERSION_MICRO);
+  const char *tok = o->token ? o->token : getenv("AIS_AUTHN_TOKEN");
+  if (tok && *tok) {
+    char h[8192];
+    if ((size_t)snprintf(h, sizeof h, "Authorization: Bearer %s", tok) >= sizeof h ||
+        !header_ok(h)) {
+      k = aisf_fail(err, AISFETCH_E_ARG, "the token is too long or contains a line break");
+      goto fail;
+    }
+    if (add_header(&r->http, h)) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+  }
+  for (const char *const *h = o->extra_headers; h && *h; h++) {
+    if (!header_ok(*h)) {
+      k = aisf_fail(err, AISFETCH_E_ARG, "extra header '%.100s' is not 'Name: value' on one line",
+                    *h);
+      goto fail;
+    }
+    if (add_header(&r->http, *h)) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+  }
+  const char *wp = o->worker_path ? o->worker_path : getenv("AISFETCH_WORKER");
+  if (wp && *wp)
+    aisf_strlcpy(r->worker_path, wp, sizeof r->worker_path);
+  else
+    snprintf(r->worker_path, sizeof r->worker_path, "%s/%s", AISFETCH_LIBEXECDIR, WORKER_NAME);
+  r->mode = o->worker_mode;
+  r->verify = o->verify_checksum;
+
+  if ((k = aisf_head(&r->http, r->proxy_url, &r->info, r->target_url, sizeof r->target_url,
+                     &r->st.redirects, &r->cancelled, err)))
+    goto fail;
+  r->size = r->info.size;
+  aisf_strlcpy(r->info.provider, r->uri.provider, sizeof r->info.provider);
+  aisf_strlcpy(r->info.bucket, r->uri.bucket, sizeof r->info.bucket);
+  aisf_strlcpy(r->info.object, r->uri.object, sizeof r->info.object);
+
+  if (o->chunk_size)
+    r->cs = o->chunk_size;
+  else if (r->info.max_chunk_size)
+    r->cs = r->info.max_chunk_size < AISFETCH_MIN_CHUNK_SIZE ? AISFETCH_MIN_CHUNK_SIZE
+            : r->info.max_chunk_size > AISFETCH_MAX_CHUNK_SIZE
+                ? AISFETCH_MAX_CHUNK_SIZE
+                : (size_t)r->info.max_chunk_size;
+  else
+    r->cs = AISFETCH_DEFAULT_CHUNK_SIZE;
+  r->nchunks = (r->size + r->cs - 1) / r->cs;
+  unsigned want = o->num_workers ? o->num_workers : 8;
+  r->nworkers = r->nchunks < want ? (unsigned)r->nchunks : want;
+  r->nslots = o->slots ? o->slots : 2 * r->nworkers;
+  if (r->nslots > r->nchunks)
+    r->nslots = (unsigned)r->nchunks;
+  r->stride = (r->cs + 4095) & ~(size_t)4095;
+  r->ring_size = r->stride * r->nslots;
+  r->pos = 0;
+  r->stop = r->size;
+  r->ra = r->nslots;
+  r->info.chunk_size = r->cs;
+  r->info.num_workers = r->nworkers;
+  r->info.slots = r->nslots;
+  r->st.num_workers = r->nworkers;
+
+  if (r->verify) {
+    int known;
+    r->hash = aisf_hash_new(r->info.checksum_type, &known);
+    r->hash_state = r->hash ? 1 : 0;
+  }
+  if (r->size == 0) {
+    *out = r;
+    return AISFETCH_OK;
+  }
+
+  r->ring_fd = memfd_create("aisfetch-ring", MFD_CLOEXEC);
+  if (r->ring_fd < 0 || ftruncate(r->ring_fd, (off_t)r->ring_size) < 0) {
+    k = aisf_fail(err, AISFETCH_E_SYSTEM, "cannot make the ring (%zu bytes): %s", r->ring_size,
+                  strerror(errno));
+    goto fail;
+  }
+  r->ring = mmap(NULL, r->ring_size, PROT_READ, MAP_SHARED, r->ring_fd, 0);
+  if (r->ring == MAP_FAILED) {
+    r->ring = NULL;
+    k = aisf_fail(err, AISFETCH_E_SYSTEM, "cannot map the ring: %s", strerror(errno));
+    goto fail;
+  }
+  r->slots = calloc(r->nslots, sizeof *r->slots);
+  r->wk = calloc(r->nworkers, sizeof *r->wk);
+  r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (!r->slots || !r->wk || r->wake_fd < 0 || build_config(r)) {
+    k = aisf_fail(err, AISFETCH_E_SYSTEM, "cannot set up the reader: %s", strerror(errno));
+    goto fail;
+  }
+  for (unsigned i = 0; i < r->nworkers; i++)
+    r->wk[i].fd = -1;
+  for (unsigned i = 0; i < r->nworkers; i++) {
+    if (spawn_worker(r, &r->wk[i], err) && r->wk[i].fd < 0) {
+      k = err->kind;
+      goto fail;
+    }
+  }
+  int e = pthread_create(&r->disp, NULL, dispatcher, r);
+  if (e) {
+    k = aisf_fail(err, AISFETCH_E_SYSTEM, "pthread_create: %s", strerror(e));
+    goto fail;
+  }
+  r->disp_started = 1;
+  *out = r;
+  return AISFETCH_OK;
+fail:
+  aisfetch_close(r);
+  return k;
+}
+
+void aisfetch_close(aisfetch_reader *r)
+{
+  if (!r)
+    return;
+  pthread_mutex_lock(&r->mu);
+  r->closing = 1;
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+  if (r->disp_started) {
+    wake(r);
+    pthread_join(r->disp, NULL);
+  }
+  if (r->wk) {
+    /* close every socket first so that all workers wind down together */
+    for (unsigned i = 0; i < r->nworkers; i++)
+      if (r->wk[i].fd >= 0) {
+        close(r->wk[i].fd);
+        r->wk[i].fd = -1;
+      }
+    for (unsigned i = 0; i < r->nworkers; i++)
+      reap_worker(&r->wk[i], 1000);
+  }
+  if (r->ring)
+    munmap(r->ring, r->ring_size);
+  if (r->ring_fd >= 0)
+    close(r->ring_fd);
+  if (r->wake_fd >= 0)
+    close(r->wake_fd);
+  aisf_hash_free(r->hash);
+  curl_slist_free_all(r->http.headers);
+  free(r->config);
+  free(r->slots);
+  free(r->wk);
+  pthread_cond_destroy(&r->cv);
+  pthread_mutex_destroy(&r->mu);
+  pthread_mutex_destroy(&r->hmu);
+  free(r);
+  curl_global_cleanup();
+}
+
+/* ---- reading ---- */
+
+uint64_t aisfetch_size(const aisfetch_reader *r)
+{
+  return r->size;
+}
+
+void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_info *info)
+{
+  pthread_mutex_lock(&r->mu);
+  *info = r->info;
+  aisf_strlcpy(info->target_url, r->target_url, sizeof info->target_url);
+  pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t aisfetch_tell(const aisfetch_reader *r)
+{
+  aisfetch_reader *m = (aisfetch_reader *)r;
+  pthread_mutex_lock(&m->mu);
+  uint64_t p = m->pos;
+  pthread_mutex_unlock(&m->mu);
+  return p;
+}
+
+static void hash_chunk(aisfetch_reader *r, const aisfetch_chunk *c)
+{
+  pthread_mutex_lock(&r->hmu);
+  if (r->hash_state == 1) {
+    if (c->offset == r->hash_pos) {
+      aisf_hash_update(r->hash, c->data, c->len);
+      r->hash_pos += c->len;
+    } else {
+      r->hash_state = 0;
+    }
+  }
+  pthread_mutex_unlock(&r->hmu);
+}
+
+/* the end of the in-order stream: compare the whole object's checksum */
+static aisfetch_errkind hash_finish(aisfetch_reader *r, aisfetch_error *err)
+{
+  aisfetch_errkind k = AISFETCH_OK;
+  pthread_mutex_lock(&r->hmu);
+  if (r->hash_state == 1 && r->hash_pos == r->size) {
+    char got[160];
+    aisf_hash_final(r->hash, got, sizeof got);
+    r->hash = NULL;
+    r->hash_state = 2;
+    if (strcasecmp(got, r->info.checksum_value) != 0) {
+      k = aisf_fail(err, AISFETCH_E_CHECKSUM,
+                    "checksum mismatch: %s of the bytes read is %s, the object's is %s",
+                    r->info.checksum_type, got, r->info.checksum_value);
+      pthread_mutex_lock(&r->mu);
+      set_fatal(r, err);
+      pthread_mutex_unlock(&r->mu);
+    }
+  }
+  pthread_mutex_unlock(&r->hmu);
+  return k;
+}
+
+/* under mu: the next chunk at pos, without hashing */
+static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, uint64_t stop,
+                                    aisfetch_error *err)
+{
+  memset(chunk, 0, sizeof *chunk);
+  for (;;) {
+    if (atomic_load(&r->cancelled))
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "cancelled");
+    if (r->closing)
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "the reader is closing");
+    if (r->has_fatal) {
+      if (err)
+        *err = r->fatal;
+      return r->fatal.kind;
+    }
+    if (r->pos >= stop || r->pos >= r->size) {
+      chunk->offset = r->pos;
+      return AISFETCH_OK;
+    }
+    uint64_t c = r->pos / r->cs;
+    int s = find_slot(r, c);
+    if (s >= 0 && r->slots[s].state == SLOT_READY) {
+      slot_t *sl = &r->slots[s];
+      uint64_t cstart = c * r->cs;
+      uint64_t cend = cstart + r->cs < r->size ? cstart + r->cs : r->size;
+      if (cend > stop)
+        cend = stop;
+      sl->holds++;
+      chunk->data = r->ring + (size_t)s * r->stride + (r->pos - cstart);
+      chunk->len = (size_t)(cend - r->pos);
+      chunk->offset = r->pos;
+      chunk->slot_ = (unsigned)s;
+      chunk->lease_ = sl->lease;
+      r->pos = cend;
+      r->st.bytes_delivered += chunk->len;
+      wake(r);
+      return AISFETCH_OK;
+    }
+    if (s >= 0 && r->slots[s].state == SLOT_FAILED) {
+      if (err)
+        *err = r->slots[s].err;
+      return r->slots[s].err.kind;
+    }
+    if (s < 0) {
+      unsigned held = 0;
+      for (unsigned i = 0; i < r->nslots; i++)
+        held += r->slots[i].holds > 0;
+      if (held == r->nslots)
+        return aisf_fail(err, AISFETCH_E_ARG,
+                         "all %u slots are held by the caller: release chunks before asking for more",
+                         r->nslots);
+    }
+    wake(r);
+    pthread_cond_wait(&r->cv, &r->mu);
+  }
+}
+
+aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk, aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->mu);
+  aisfetch_errkind k = next_locked(r, chunk, r->stop, err);
+  pthread_mutex_unlock(&r->mu);
+  if (k)
+    return k;
+  if (chunk->len)
+    hash_chunk(r, chunk);
+  else if (chunk->offset >= r->size)
+    return hash_finish(r, err);
+  return AISFETCH_OK;
+}
+
+static void release_locked(aisfetch_reader *r, aisfetch_chunk *c)
+{
+  if (c->data && c->slot_ < r->nslots) {
+    slot_t *s = &r->slots[c->slot_];
+    if (s->lease == c->lease_ && s->holds > 0) {
+      s->holds--;
+      if (!s->holds)
+        wake(r);
+    }
+  }
+  memset(c, 0, sizeof *c);
+}
+
+void aisfetch_release(aisfetch_reader *r, aisfetch_chunk *c)
+{
+  if (!r || !c)
+    return;
+  pthread_mutex_lock(&r->mu);
+  release_locked(r, c);
+  pthread_mutex_unlock(&r->mu);
+}
+
+unsigned aisfetch_slots_held(aisfetch_reader *r)
+{
+  unsigned held = 0;
+  pthread_mutex_lock(&r->mu);
+  for (unsigned i = 0; i < r->nslots; i++)
+    held += r->slots[i].holds > 0;
+  pthread_mutex_unlock(&r->mu);
+  return held;
+}
+
+/* under mu: move the window; keeps what is still useful */
+static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned ra)
+{
+  if (r->size && find_slot(r, off / r->cs) < 0 && off < r->size)
+    r->st.restarts++;
+  r->pos = off;
+  r->stop = stop;
+  r->ra = ra ? ra : 1;
+  /* a failed range may succeed when asked again */
+  for (unsigned i = 0; i < r->nslots; i++)
+    if (r->slots[i].state == SLOT_FAILED && !r->slots[i].holds)
+      r->slots[i].state = SLOT_FREE;
+  wake(r);
+}
+
+aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t stop,
+                                     aisfetch_error *err)
+{
+  if (stop > r->size)
+    stop = r->size;
+  if (off > r->size)
+    return aisf_fail(err, AISFETCH_E_ARG, "seek to %llu is past the end of the object (%llu bytes)",
+                     (unsigned long long)off, (unsigned long long)r->size);
+  if (stop < off)
+    return aisf_fail(err, AISFETCH_E_ARG, "stop %llu is before the start %llu",
+                     (unsigned long long)stop, (unsigned long long)off);
+  pthread_mutex_lock(&r->mu);
+  reposition(r, off, stop, r->nslots);
+  pthread_mutex_unlock(&r->mu);
+  pthread_mutex_lock(&r->hmu);
+  if (r->hash_state == 1 && off != r->hash_pos)
+    r->hash_state = 0; /* a seek breaks the in-order stream: nothing left to verify */
+  pthread_mutex_unlock(&r->hmu);
+  return AISFETCH_OK;
+}
+
+aisfetch_errkind aisfetch_seek(aisfetch_reader *r, uint64_t off, aisfetch_error *err)
+{
+  return aisfetch_seek_range(r, off, UINT64_MAX, err);
+}
+
+aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t len, void *buf,
+                                     size_t *got, aisfetch_error *err)
+{
+  size_t done = 0;
+  aisfetch_errkind k = AISFETCH_OK;
+  if (got)
+    *got = 0;
+  if (len && !buf)
+    return aisf_fail(err, AISFETCH_E_ARG, "read_range into a NULL buffer");
+  if (off >= r->size || len == 0)
+    return AISFETCH_OK;
+  if (len > r->size - off)
+    len = (size_t)(r->size - off);
+  pthread_mutex_lock(&r->mu);
+  unsigned span = (unsigned)((off + len - 1) / r->cs - off / r->cs + 1);
+  unsigned ra;
+  if (off == r->rr_end && r->pos == off)
+    ra = r->ra * 2; /* sequential: grow the readahead */
+  else
+    ra = span + 1;
+  if (ra < span)
+    ra = span;
+  if (ra > r->nslots)
+    ra = r->nslots;
+  reposition(r, off, r->size, ra);
+  while (done < len) {
+    aisfetch_chunk c;
+    k = next_locked(r, &c, off + len, err);
+    if (k || c.len == 0)
+      break;
+    const uint8_t *src = c.data;
+    size_t n = c.len;
+    /* copy without the lock: the held slot cannot be reused meanwhile */
+    pthread_mutex_unlock(&r->mu);
+    memcpy((uint8_t *)buf + done, src, n);
+    pthread_mutex_lock(&r->mu);
+    release_locked(r, &c);
+    done += n;
+  }
+  r->rr_end = off + done;
+  pthread_mutex_unlock(&r->mu);
+  pthread_mutex_lock(&r->hmu);
+  if (r->hash_state == 1)
+    r->hash_state = 0;
+  pthread_mutex_unlock(&r->hmu);
+  if (got)
+    *got = done;
+  return k;
+}
+
+aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len,
+                                   aisfetch_error *err)
+{
+  if (dst_len < r->size)
+    return aisf_fail(err, AISFETCH_E_ARG, "buffer of %zu bytes is smaller than the object (%llu)",
+                     dst_len, (unsigned long long)r->size);
+  aisfetch_errkind k = aisfetch_seek(r, 0, err);
+  while (!k) {
+    aisfetch_chunk c;
+    k = aisfetch_next(r, &c, err);
+    if (k || c.len == 0)
+      break;
+    memcpy((uint8_t *)dst + c.offset, c.data, c.len);
+    aisfetch_release(r, &c);
+  }
+  return k;
+}
+
+void aisfetch_cancel(aisfetch_reader *r)
+{
+  atomic_store(&r->cancelled, 1);
+  pthread_mutex_lock(&r->mu);
+  pthread_cond_broadcast(&r->cv);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void aisfetch_cancel_clear(aisfetch_reader *r)
+{
+  atomic_store(&r->cancelled, 0);
+}
+
+void aisfetch_stats_get(aisfetch_reader *r, aisfetch_stats *st)
+{
+  pthread_mutex_lock(&r->mu);
+  *st = r->st;
+  for (unsigned i = 0; i < r->nworkers && i < AISFETCH_MAX_WORKERS; i++)
+    st->worker_busy_ns[i] = r->wk[i].busy_ns;
+  pthread_mutex_unlock(&r->mu);
+  st->elapsed_s = (double)(aisf_now_ns() - r->t_open) / 1e9;
+}
