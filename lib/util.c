@@ -280,6 +280,7 @@ void aisf_url_drop_param(char *url, const char *name)
       else {
         /* last parameter: drop the separator before it too */
         p[-1] = '\0';
+        break;
       }
       continue;
     }

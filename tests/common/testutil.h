@@ -1,0 +1,77 @@
+/* Test support: a tiny check harness, the emulator as a child process, the
+ * emulator's generated-object content, and leak checks for fds/children. */
+#ifndef AISFETCH_TESTUTIL_H
+#define AISFETCH_TESTUTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/types.h>
+
+extern int tu_failures;
+
+#define CHECK(cond)                                                                        \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);             \
+      tu_failures++;                                                                       \
+    }                                                                                      \
+  } while (0)
+
+#define CHECKF(cond, ...)                                                                  \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond);             \
+      fprintf(stderr, __VA_ARGS__);                                                        \
+      fputc('\n', stderr);                                                                 \
+      tu_failures++;                                                                       \
+    }                                                                                      \
+  } while (0)
+
+#define REQUIRE(cond)                                                                      \
+  do {                                                                                     \
+    if (!(cond)) {                                                                         \
+      fprintf(stderr, "%s:%d: REQUIRE failed: %s\n", __FILE__, __LINE__, #cond);           \
+      exit(1);                                                                             \
+    }                                                                                      \
+  } while (0)
+
+int tu_finish(const char *name);
+
+typedef struct {
+  pid_t pid;
+  int stdin_fd;
+  char url[256];
+  char dir[256];
+} tu_emu;
+
+/* Starts tools/ais-emulator.py ($AISEMU_PYTHON $AISEMU_SCRIPT) with extra
+ * arguments (NULL-terminated); exits the test on failure. */
+void tu_emu_start(tu_emu *e, const char *const *args);
+void tu_emu_stop(tu_emu *e);
+/* HTTP to the control API; returns the status, body into out (may be NULL) */
+long tu_http(const char *method, const char *url, const char *body, size_t body_len, char *out,
+             size_t out_n);
+void tu_emu_gen(tu_emu *e, const char *bucket, const char *obj, uint64_t size, uint64_t seed,
+                const char *query_extra);
+void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data, size_t len);
+void tu_emu_fault(tu_emu *e, const char *json);
+void tu_emu_clear_faults(tu_emu *e);
+void tu_emu_post(tu_emu *e, const char *path);
+/* a counter from GET /_emu/stats, e.g. ("targets", -1, "GET") sums targets */
+long tu_emu_stat(tu_emu *e, const char *node, const char *field);
+
+/* The emulator's generated content of object seed S at [off, off+len). */
+void tu_gen(uint64_t seed, uint64_t off, void *buf, size_t len);
+/* compares buf with the generated content; returns the first bad offset or -1 */
+int64_t tu_gen_cmp(uint64_t seed, uint64_t off, const void *buf, size_t len);
+
+int tu_count_fds(void);
+int tu_count_children(void); /* aisfetch-worker children of this process */
+/* waits up to ms for no children; returns the count left */
+int tu_wait_no_children(int ms);
+char *tu_mkdtemp(void);
+void tu_rm_rf(const char *dir);
+
+#endif

@@ -1,0 +1,319 @@
+/* Each fault the emulator can inject gives the right bytes (a one-off fault,
+ * retried alone) or the specific error (a fault that persists). */
+#include "aisfetch.h"
+#include "testutil.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KiB ((size_t)1024)
+static tu_emu emu;
+static const size_t CS = 64 * KiB;
+static const uint64_t SIZE = 16 * 64 * 1024 + 321;
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Reads the whole object; returns the error kind (OK when every byte was right). */
+static aisfetch_errkind read_obj(const char *obj, uint64_t seed, unsigned retries, long stall_ms,
+                                 aisfetch_worker_mode mode, aisfetch_error *e,
+                                 aisfetch_stats *st)
+{
+  char uri[256];
+  snprintf(uri, sizeof uri, "ais://f/%s", obj);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = uri;
+  o.endpoint = emu.url;
+  o.num_workers = 4;
+  o.chunk_size = CS;
+  o.retries = retries;
+  o.stall_timeout_ms = stall_ms;
+  o.worker_mode = mode;
+  aisfetch_reader *r = NULL;
+  aisfetch_errkind k = aisfetch_open(&o, &r, e);
+  if (k)
+    return k;
+  uint64_t off = 0;
+  for (int guard = 0; guard < 100000; guard++) {
+    aisfetch_chunk c;
+    k = aisfetch_next(r, &c, e);
+    if (k || !c.len)
+      break;
+    CHECKF(c.offset == off, "offset %llu != %llu", (unsigned long long)c.offset,
+           (unsigned long long)off);
+    int64_t bad = tu_gen_cmp(seed, c.offset, c.data, c.len);
+    CHECKF(bad < 0, "%s: WRONG BYTE at %lld", obj, (long long)bad);
+    off += c.len;
+    aisfetch_release(r, &c);
+  }
+  if (!k)
+    CHECKF(off == SIZE, "%s: read %llu of %llu", obj, (unsigned long long)off,
+           (unsigned long long)SIZE);
+  if (st)
+    aisfetch_stats_get(r, st);
+  aisfetch_close(r);
+  return k;
+}
+
+struct fcase {
+  const char *name;
+  const char *fault; /* JSON after bucket/object */
+  aisfetch_errkind persistent; /* the error when it never stops */
+  const char *msg;             /* in the message then */
+  int status;                  /* http_status then */
+};
+
+static const struct fcase cases[] = {
+  {"s503", "\"kind\":\"status\",\"code\":503", AISFETCH_E_SERVER, "503", 503},
+  {"s500", "\"kind\":\"status\",\"code\":500", AISFETCH_E_SERVER, "500", 500},
+  {"s429", "\"kind\":\"status\",\"code\":429,\"retry_after\":0", AISFETCH_E_SERVER, "429", 429},
+  {"reset", "\"kind\":\"reset\",\"after_bytes\":1000", AISFETCH_E_NETWORK, "", 0},
+  {"short", "\"kind\":\"short\",\"after_bytes\":1000", AISFETCH_E_NETWORK, "short", 0},
+  {"full200", "\"kind\":\"full200\"", AISFETCH_E_PROTOCOL, "200", 200},
+  {"badrange", "\"kind\":\"bad_range\"", AISFETCH_E_PROTOCOL, "Content-Range", 206},
+  {"extra", "\"kind\":\"extra\",\"bytes\":100", AISFETCH_E_PROTOCOL, "Content-Length", 206},
+  {"stall", "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":1000", AISFETCH_E_TIMEOUT, "no data", 206},
+  {"silent", "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":-1", AISFETCH_E_TIMEOUT, "no data", 0},
+};
+
+static void test_fault_cases(void)
+{
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct fcase *fc = &cases[i];
+    char json[512];
+    aisfetch_error e;
+    aisfetch_stats st;
+    for (int mode = 0; mode < 2; mode++) {
+      /* a one-off fault on the third range: right bytes, one retry */
+      tu_emu_gen(&emu, "f", fc->name, SIZE, 100 + i, NULL);
+      snprintf(json, sizeof json, "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,%s}",
+               fc->name, 2 * CS, fc->fault);
+      tu_emu_fault(&emu, json);
+      aisfetch_errkind k = read_obj(fc->name, 100 + i, 5, 400, (aisfetch_worker_mode)mode, &e, &st);
+      CHECKF(k == AISFETCH_OK, "%s once (mode %d): %s", fc->name, mode, e.message);
+      CHECKF(st.retries >= 1, "%s once: no retry counted", fc->name);
+      tu_emu_clear_faults(&emu);
+    }
+    /* the same fault on every try of that range: its specific error */
+    snprintf(json, sizeof json,
+             "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,\"count\":-1,%s}", fc->name,
+             2 * CS, fc->fault);
+    tu_emu_fault(&emu, json);
+    double t0 = now_s();
+    aisfetch_errkind k = read_obj(fc->name, 100 + i, 2, 400, AISFETCH_WORKER_PROCESS, &e, NULL);
+    double dt = now_s() - t0;
+    CHECKF(k == fc->persistent, "%s always: kind %s (%s)", fc->name, aisfetch_errkind_name(k),
+           e.message);
+    CHECKF(strstr(e.message, fc->msg) != NULL, "%s always: message '%s'", fc->name, e.message);
+    if (fc->status)
+      CHECKF(e.http_status == fc->status, "%s always: status %d", fc->name, e.http_status);
+    CHECKF(dt < 15, "%s always: took %.1f s", fc->name, dt);
+    tu_emu_clear_faults(&emu);
+  }
+}
+
+static void test_slow_and_retry_after(void)
+{
+  aisfetch_error e;
+  aisfetch_stats st;
+  tu_emu_gen(&emu, "f", "slow", SIZE, 7, NULL);
+  char json[256];
+  snprintf(json, sizeof json,
+           "{\"bucket\":\"f\",\"object\":\"slow\",\"offset\":%zu,\"kind\":\"slow\",\"rate\":200000}", CS);
+  tu_emu_fault(&emu, json);
+  CHECKF(read_obj("slow", 7, 5, 5000, AISFETCH_WORKER_PROCESS, &e, &st) == AISFETCH_OK, "%s", e.message);
+  tu_emu_clear_faults(&emu);
+
+  tu_emu_gen(&emu, "f", "ra", SIZE, 8, NULL);
+  snprintf(json, sizeof json,
+           "{\"bucket\":\"f\",\"object\":\"ra\",\"offset\":%zu,\"kind\":\"status\",\"code\":503,"
+           "\"retry_after\":1}", CS);
+  tu_emu_fault(&emu, json);
+  double t0 = now_s();
+  CHECKF(read_obj("ra", 8, 5, 5000, AISFETCH_WORKER_THREAD, &e, &st) == AISFETCH_OK, "%s", e.message);
+  CHECKF(now_s() - t0 >= 0.95, "Retry-After not honoured: %.2f s", now_s() - t0);
+  tu_emu_clear_faults(&emu);
+
+  /* a 404 from the proxy at HEAD is final, a 503 at HEAD is retried */
+  tu_emu_gen(&emu, "f", "head", SIZE, 9, NULL);
+  tu_emu_fault(&emu, "{\"bucket\":\"f\",\"object\":\"head\",\"node\":\"proxy\",\"method\":\"HEAD\","
+                     "\"kind\":\"status\",\"code\":503}");
+  CHECKF(read_obj("head", 9, 5, 5000, AISFETCH_WORKER_THREAD, &e, &st) == AISFETCH_OK, "%s", e.message);
+  tu_emu_clear_faults(&emu);
+}
+
+static void test_changed(void)
+{
+  aisfetch_error e;
+  for (int mode = 0; mode < 2; mode++) {
+    tu_emu_gen(&emu, "f", "changed", SIZE, 10, NULL);
+    char json[256];
+    snprintf(json, sizeof json,
+             "{\"bucket\":\"f\",\"object\":\"changed\",\"offset\":%zu,\"kind\":\"overwrite\"}", 5 * CS);
+    tu_emu_fault(&emu, json);
+    aisfetch_errkind k = read_obj("changed", 10, 5, 5000, (aisfetch_worker_mode)mode, &e, NULL);
+    CHECKF(k == AISFETCH_E_CHANGED, "overwrite: %s (%s)", aisfetch_errkind_name(k), e.message);
+    CHECKF(strstr(e.message, "changed"), "%s", e.message);
+    tu_emu_clear_faults(&emu);
+  }
+}
+
+/* The target that served the first ranges loses the object (or goes away):
+ * the reader goes back through the proxy and continues byte-exact. */
+static void test_moved_and_down(void)
+{
+  for (int down = 0; down < 2; down++) {
+    const char *obj = down ? "gone" : "moved";
+    tu_emu_gen(&emu, "f", obj, SIZE, 11, NULL);
+    char uri[64];
+    snprintf(uri, sizeof uri, "ais://f/%s", obj);
+    aisfetch_options o;
+    aisfetch_options_init(&o);
+    o.uri = uri;
+    o.endpoint = emu.url;
+    o.num_workers = 2;
+    o.chunk_size = CS;
+    o.slots = 2;
+    o.connect_timeout_ms = 2000;
+    aisfetch_reader *r = NULL;
+    aisfetch_error e;
+    if (aisfetch_open(&o, &r, &e)) {
+      CHECKF(0, "%s", e.message);
+      continue;
+    }
+    aisfetch_chunk c;
+    CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len == CS);
+    aisfetch_release(r, &c);
+    aisfetch_object_info info;
+    aisfetch_object_info_get(r, &info);
+    char url[512], meta[2048];
+    snprintf(url, sizeof url, "%s/_emu/objects/f/%s", emu.url, obj);
+    REQUIRE(tu_http("GET", url, NULL, 0, meta, sizeof meta) == 200);
+    char *t = strstr(meta, "\"owner\"");
+    REQUIRE(t);
+    int owner = atoi(strchr(t, ':') + 1);
+    char path[256];
+    snprintf(path, sizeof path, "/_emu/move/f/%s?target=%d", obj, (owner + 1) % 3);
+    tu_emu_post(&emu, path);
+    if (down) {
+      snprintf(path, sizeof path, "/_emu/targets/%d/down", owner);
+      tu_emu_post(&emu, path);
+    }
+    aisfetch_stats st0, st1;
+    aisfetch_stats_get(r, &st0);
+    uint64_t off = CS;
+    for (int g = 0; g < 1000; g++) {
+      aisfetch_errkind k = aisfetch_next(r, &c, &e);
+      if (k) {
+        CHECKF(0, "%s: %s", obj, e.message);
+        break;
+      }
+      if (!c.len)
+        break;
+      CHECK(c.offset == off && tu_gen_cmp(11, c.offset, c.data, c.len) < 0);
+      off += c.len;
+      aisfetch_release(r, &c);
+    }
+    CHECKF(off == SIZE, "%s: read to %llu", obj, (unsigned long long)off);
+    aisfetch_stats_get(r, &st1);
+    CHECKF(st1.redirects > st0.redirects, "%s: no new redirect", obj);
+    aisfetch_object_info_get(r, &info);
+    aisfetch_close(r);
+    if (down) {
+      snprintf(path, sizeof path, "/_emu/targets/%d/up", owner);
+      tu_emu_post(&emu, path);
+    }
+  }
+}
+
+/* A worker process killed in the middle of a range is replaced and the range
+ * fetched again. */
+static void test_worker_killed(void)
+{
+  tu_emu_gen(&emu, "f", "kill", SIZE, 12, NULL);
+  tu_emu_fault(&emu, "{\"bucket\":\"f\",\"object\":\"kill\",\"kind\":\"slow\",\"rate\":300000,\"count\":-1}");
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://f/kill";
+  o.endpoint = emu.url;
+  o.num_workers = 4;
+  o.chunk_size = CS;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  struct timespec ts = {0, 100000000};
+  nanosleep(&ts, NULL);
+  /* kill two of our workers */
+  int killed = 0;
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  while (d && (de = readdir(d)) && killed < 2) {
+    if (de->d_name[0] < '0' || de->d_name[0] > '9')
+      continue;
+    char p[300], buf[512];
+    snprintf(p, sizeof p, "/proc/%s/stat", de->d_name);
+    FILE *f = fopen(p, "r");
+    if (!f)
+      continue;
+    size_t k = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[k] = '\0';
+    char *rp = strrchr(buf, ')');
+    int ppid = 0;
+    char stc;
+    if (rp && sscanf(rp + 2, "%c %d", &stc, &ppid) == 2 && ppid == getpid() &&
+        strstr(buf, "aisfetch-worke")) {
+      kill(atoi(de->d_name), SIGKILL);
+      killed++;
+    }
+  }
+  if (d)
+    closedir(d);
+  CHECK(killed == 2);
+  tu_emu_clear_faults(&emu);
+  uint64_t off = 0;
+  for (int g = 0; g < 1000; g++) {
+    aisfetch_chunk c;
+    if (aisfetch_next(r, &c, &e)) {
+      CHECKF(0, "%s", e.message);
+      break;
+    }
+    if (!c.len)
+      break;
+    CHECK(c.offset == off && tu_gen_cmp(12, c.offset, c.data, c.len) < 0);
+    off += c.len;
+    aisfetch_release(r, &c);
+  }
+  CHECK(off == SIZE);
+  aisfetch_stats st;
+  aisfetch_stats_get(r, &st);
+  CHECKF(st.respawns >= 2, "respawns %llu", (unsigned long long)st.respawns);
+  aisfetch_close(r);
+  CHECK(tu_wait_no_children(1000) == 0);
+}
+
+int main(void)
+{
+  int fds0 = tu_count_fds();
+  tu_emu_start(&emu, NULL);
+  int fds1 = tu_count_fds();
+  test_fault_cases();
+  test_slow_and_retry_after();
+  test_changed();
+  test_moved_and_down();
+  test_worker_killed();
+  CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());
+  tu_emu_stop(&emu);
+  CHECK(tu_wait_no_children(1000) == 0);
+  CHECKF(tu_count_fds() == fds0, "fds %d -> %d", fds0, tu_count_fds());
+  return tu_finish("test_faults");
+}

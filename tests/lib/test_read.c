@@ -1,0 +1,500 @@
+/* Reads through the library against the emulator: byte-exact for many sizes,
+ * worker counts, slot counts and both worker modes; seeks, random access,
+ * stops, offsets past 4 GiB, object info, stats, cancel, auth, and nothing
+ * left behind after close. */
+#include "aisfetch.h"
+#include "testutil.h"
+
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define KiB ((size_t)1024)
+#define MiB ((size_t)1024 * 1024)
+
+static tu_emu emu;
+
+static aisfetch_reader *open_obj(const char *uri, unsigned workers, size_t cs, unsigned slots,
+                                 aisfetch_worker_mode mode)
+{
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = uri;
+  o.endpoint = emu.url;
+  o.num_workers = workers;
+  o.chunk_size = cs;
+  o.slots = slots;
+  o.worker_mode = mode;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+  CHECKF(k == AISFETCH_OK, "open %s: %s", uri, e.message);
+  return r;
+}
+
+/* reads in order to the end; checks every byte and the offsets */
+static uint64_t read_check(aisfetch_reader *r, uint64_t seed, uint64_t from)
+{
+  uint64_t off = from;
+  for (int guard = 0; guard < 1000000; guard++) {
+    aisfetch_chunk c;
+    aisfetch_error e;
+    aisfetch_errkind k = aisfetch_next(r, &c, &e);
+    if (k) {
+      CHECKF(0, "next at %llu: %s", (unsigned long long)off, e.message);
+      break;
+    }
+    if (!c.len)
+      break;
+    CHECKF(c.offset == off, "chunk at %llu, expected %llu", (unsigned long long)c.offset,
+           (unsigned long long)off);
+    int64_t bad = tu_gen_cmp(seed, c.offset, c.data, c.len);
+    CHECKF(bad < 0, "wrong byte at %lld", (long long)bad);
+    off += c.len;
+    aisfetch_release(r, &c);
+  }
+  return off;
+}
+
+static void test_matrix(void)
+{
+  const size_t cs = 64 * KiB;
+  const uint64_t sizes[] = {1, cs - 1, cs, cs + 1, 3 * cs + 123, 64 * cs + 7};
+  const unsigned workers[] = {1, 2, 8, 32};
+  int fds0 = tu_count_fds();
+  for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+    char name[64], uri[128];
+    snprintf(name, sizeof name, "m%zu", si);
+    snprintf(uri, sizeof uri, "ais://mat/%s", name);
+    tu_emu_gen(&emu, "mat", name, sizes[si], 1000 + si, NULL);
+    for (size_t wi = 0; wi < 4; wi++)
+      for (int mode = 0; mode < 2; mode++) {
+        aisfetch_reader *r = open_obj(uri, workers[wi], cs, 0, (aisfetch_worker_mode)mode);
+        if (!r)
+          continue;
+        CHECK(aisfetch_size(r) == sizes[si]);
+        uint64_t end = read_check(r, 1000 + si, 0);
+        CHECKF(end == sizes[si], "size %llu workers %u mode %d: read %llu",
+               (unsigned long long)sizes[si], workers[wi], mode, (unsigned long long)end);
+        aisfetch_stats st;
+        aisfetch_stats_get(r, &st);
+        uint64_t nch = (sizes[si] + cs - 1) / cs;
+        CHECKF(st.ranges == nch && st.bytes == sizes[si] && st.retries == 0,
+               "ranges %llu bytes %llu retries %llu", (unsigned long long)st.ranges,
+               (unsigned long long)st.bytes, (unsigned long long)st.retries);
+        CHECK(st.num_workers == (nch < workers[wi] ? nch : workers[wi]));
+        aisfetch_close(r);
+      }
+  }
+  CHECKF(tu_wait_no_children(1000) == 0, "workers left behind");
+  CHECKF(tu_count_fds() == fds0, "fds %d -> %d", fds0, tu_count_fds());
+}
+
+static void test_empty(void)
+{
+  tu_emu_gen(&emu, "mat", "empty", 0, 1, NULL);
+  for (int mode = 0; mode < 2; mode++) {
+    aisfetch_reader *r = open_obj("ais://mat/empty", 8, 0, 0, (aisfetch_worker_mode)mode);
+    if (!r)
+      continue;
+    CHECK(aisfetch_size(r) == 0);
+    aisfetch_chunk c;
+    CHECK(aisfetch_next(r, &c, NULL) == AISFETCH_OK && c.len == 0);
+    char b[4];
+    size_t got = 9;
+    CHECK(aisfetch_read_range(r, 0, 4, b, &got, NULL) == AISFETCH_OK && got == 0);
+    CHECK(aisfetch_read_all(r, b, 0, NULL) == AISFETCH_OK);
+    CHECK(tu_count_children() == 0);
+    aisfetch_close(r);
+  }
+}
+
+static void test_read_all_and_slots(void)
+{
+  const uint64_t size = 5 * MiB + 3;
+  tu_emu_gen(&emu, "b", "all", size, 77, NULL);
+  uint8_t *buf = malloc(size);
+  REQUIRE(buf);
+  /* fewer slots than workers still works */
+  const unsigned slots[] = {1, 2, 0, 40};
+  for (size_t i = 0; i < 4; i++) {
+    aisfetch_reader *r = open_obj("ais://b/all", 8, 128 * KiB, slots[i], AISFETCH_WORKER_PROCESS);
+    if (!r)
+      continue;
+    memset(buf, 0, size);
+    aisfetch_error e;
+    CHECKF(aisfetch_read_all(r, buf, size, &e) == AISFETCH_OK, "%s", e.message);
+    CHECKF(tu_gen_cmp(77, 0, buf, size) < 0, "read_all with %u slots", slots[i]);
+    aisfetch_object_info info;
+    aisfetch_object_info_get(r, &info);
+    CHECK(info.slots == (slots[i] ? slots[i] : 16));
+    CHECK(aisfetch_read_all(r, buf, size - 1, &e) == AISFETCH_E_ARG);
+    aisfetch_close(r);
+  }
+  free(buf);
+}
+
+static void test_seek_and_ranges(int mode)
+{
+  const size_t cs = 256 * KiB;
+  const uint64_t size = 40 * cs + 999;
+  tu_emu_gen(&emu, "b", "seek", size, 5, NULL);
+  aisfetch_reader *r = open_obj("ais://b/seek", 4, cs, 0, (aisfetch_worker_mode)mode);
+  if (!r)
+    return;
+  uint64_t rng = 12345;
+  uint8_t *buf = malloc(3 * cs);
+  REQUIRE(buf);
+  for (int i = 0; i < 60; i++) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t off = (rng >> 11) % (size + 1);
+    aisfetch_error e;
+    CHECK(aisfetch_seek(r, off, &e) == AISFETCH_OK);
+    CHECK(aisfetch_tell(r) == off);
+    aisfetch_chunk c;
+    CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
+    CHECKF(c.offset == off, "after seek to %llu got %llu", (unsigned long long)off,
+           (unsigned long long)c.offset);
+    if (off == size)
+      CHECK(c.len == 0);
+    else
+      CHECK(c.len > 0 && tu_gen_cmp(5, c.offset, c.data, c.len) < 0);
+    aisfetch_release(r, &c);
+  }
+  /* random access reads of every shape */
+  for (int i = 0; i < 150; i++) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t off = (rng >> 11) % (size + 10);
+    size_t len = (size_t)((rng >> 40) % (3 * cs));
+    if (i % 10 == 0)
+      len = 0;
+    if (i % 10 == 1)
+      off = size - 1;
+    size_t got = 0;
+    aisfetch_error e;
+    CHECKF(aisfetch_read_range(r, off, len, buf, &got, &e) == AISFETCH_OK, "%s", e.message);
+    size_t want = off >= size ? 0 : (size - off < len ? (size_t)(size - off) : len);
+    CHECKF(got == want, "read_range(%llu, %zu) got %zu want %zu", (unsigned long long)off, len,
+           got, want);
+    CHECK(got == 0 || tu_gen_cmp(5, off, buf, got) < 0);
+  }
+  /* sequential small reads ride the readahead */
+  aisfetch_stats st0, st1;
+  aisfetch_stats_get(r, &st0);
+  uint64_t off = 3 * cs + 17;
+  for (int i = 0; i < 200; i++) {
+    size_t got = 0;
+    CHECK(aisfetch_read_range(r, off, 4096, buf, &got, NULL) == AISFETCH_OK && got == 4096);
+    CHECK(tu_gen_cmp(5, off, buf, got) < 0);
+    off += got;
+  }
+  aisfetch_stats_get(r, &st1);
+  CHECKF(st1.restarts - st0.restarts <= 1, "sequential reads restarted %llu times",
+         (unsigned long long)(st1.restarts - st0.restarts));
+  /* a stop position: bytes up to it, then the end */
+  aisfetch_error e;
+  CHECK(aisfetch_seek_range(r, cs + 5, 5 * cs + 11, &e) == AISFETCH_OK);
+  uint64_t got_to = cs + 5;
+  for (int g = 0; g < 100; g++) {
+    aisfetch_chunk c;
+    CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK);
+    if (!c.len)
+      break;
+    CHECK(c.offset == got_to && tu_gen_cmp(5, c.offset, c.data, c.len) < 0);
+    got_to += c.len;
+    aisfetch_release(r, &c);
+  }
+  CHECKF(got_to == 5 * cs + 11, "stopped at %llu", (unsigned long long)got_to);
+  CHECK(aisfetch_seek_range(r, 10, 5, &e) == AISFETCH_E_ARG);
+  CHECK(aisfetch_seek(r, size + 1, &e) == AISFETCH_E_ARG);
+  /* read to the end after all that */
+  CHECK(aisfetch_seek(r, 0, &e) == AISFETCH_OK);
+  CHECK(read_check(r, 5, 0) == size);
+  free(buf);
+  aisfetch_close(r);
+}
+
+/* chunks held by the caller stay valid while others are fetched */
+static void test_holding(void)
+{
+  const size_t cs = 64 * KiB;
+  tu_emu_gen(&emu, "b", "hold", 20 * cs, 9, NULL);
+  aisfetch_reader *r = open_obj("ais://b/hold", 2, cs, 4, AISFETCH_WORKER_THREAD);
+  if (!r)
+    return;
+  aisfetch_chunk held[4];
+  for (int i = 0; i < 3; i++)
+    CHECK(aisfetch_next(r, &held[i], NULL) == AISFETCH_OK && held[i].len == cs);
+  CHECK(aisfetch_slots_held(r) == 3);
+  aisfetch_chunk c;
+  CHECK(aisfetch_next(r, &c, NULL) == AISFETCH_OK && c.offset == 3 * cs);
+  aisfetch_error e;
+  /* all four held: asking for more is an error, not a hang */
+  CHECK(aisfetch_next(r, &held[3], &e) == AISFETCH_E_ARG && strstr(e.message, "held"));
+  for (int i = 0; i < 3; i++)
+    CHECK(tu_gen_cmp(9, held[i].offset, held[i].data, held[i].len) < 0);
+  for (int i = 0; i < 3; i++)
+    aisfetch_release(r, &held[i]);
+  aisfetch_release(r, &c);
+  aisfetch_release(r, &c); /* a second release is harmless */
+  CHECK(aisfetch_slots_held(r) == 0);
+  CHECK(read_check(r, 9, 4 * cs) == 20 * cs);
+  aisfetch_close(r);
+}
+
+static void test_big(void)
+{
+  /* past 4 GiB: generated, no disk */
+  const uint64_t size = ((uint64_t)5 << 30) + 12345;
+  tu_emu_gen(&emu, "big", "huge", size, 31337, "cksum=none");
+  aisfetch_reader *r = open_obj("ais://big/huge", 8, 1 * MiB, 0, AISFETCH_WORKER_PROCESS);
+  if (!r)
+    return;
+  CHECK(aisfetch_size(r) == size);
+  const uint64_t offs[] = {((uint64_t)4 << 30) - 100, (uint64_t)4 << 30, ((uint64_t)4 << 30) + 1,
+                           size - 3 * MiB - 5, size - 100};
+  uint8_t *buf = malloc(2 * MiB);
+  REQUIRE(buf);
+  for (size_t i = 0; i < sizeof offs / sizeof offs[0]; i++) {
+    size_t got = 0;
+    aisfetch_error e;
+    CHECKF(aisfetch_read_range(r, offs[i], 2 * MiB, buf, &got, &e) == AISFETCH_OK, "%s", e.message);
+    size_t want = size - offs[i] < 2 * MiB ? (size_t)(size - offs[i]) : 2 * MiB;
+    CHECK(got == want);
+    CHECKF(tu_gen_cmp(31337, offs[i], buf, got) < 0, "past 4 GiB at %llu", (unsigned long long)offs[i]);
+  }
+  /* stream the last 24 MiB in order */
+  CHECK(aisfetch_seek(r, size - 24 * MiB, NULL) == AISFETCH_OK);
+  CHECK(read_check(r, 31337, size - 24 * MiB) == size);
+  free(buf);
+  aisfetch_close(r);
+}
+
+static void test_info_and_protocol(void)
+{
+  tu_emu_gen(&emu, "b", "dir/sub/info obj", 300 * KiB, 4, NULL);
+  tu_emu_post(&emu, "/_emu/stats/reset");
+  aisfetch_reader *r = open_obj("ais://b/dir/sub/info obj", 2, 16 * KiB, 0, AISFETCH_WORKER_PROCESS);
+  if (!r)
+    return;
+  aisfetch_object_info info;
+  aisfetch_object_info_get(r, &info);
+  CHECK(info.size == 300 * KiB);
+  CHECKF(!strcmp(info.checksum_type, "xxhash2") && strlen(info.checksum_value) == 16, "%s %s",
+         info.checksum_type, info.checksum_value);
+  CHECK(info.version[0] != '\0');
+  CHECK(!strcmp(info.bucket, "b") && !strcmp(info.object, "dir/sub/info obj") &&
+        !strcmp(info.provider, "ais"));
+  CHECKF(strstr(info.target_url, "pid=") && strstr(info.target_url, "utm=") &&
+         !strstr(info.target_url, "props="), "%s", info.target_url);
+  CHECK(read_check(r, 4, 0) == 300 * KiB);
+  aisfetch_stats st;
+  aisfetch_stats_get(r, &st);
+  CHECK(st.ranges == 19 && st.redirects >= 1);
+  aisfetch_close(r);
+  /* one HEAD through the proxy, every range straight to the target over
+   * kept-alive connections */
+  CHECKF(tu_emu_stat(&emu, "proxy", "HEAD") == 1, "proxy HEADs %ld", tu_emu_stat(&emu, "proxy", "HEAD"));
+  CHECKF(tu_emu_stat(&emu, "proxy", "GET") == 0, "proxy GETs %ld", tu_emu_stat(&emu, "proxy", "GET"));
+  CHECK(tu_emu_stat(&emu, "targets", "GET") == 19);
+  long conns = tu_emu_stat(&emu, "targets", "connections");
+  CHECKF(conns >= 2 && conns <= 3, "target connections %ld for 2 workers", conns);
+
+  /* the object's own chunk size when chunk_size is 0 */
+  tu_emu_gen(&emu, "b", "chunked", 1 * MiB + 1, 8, "chunk=262144");
+  r = open_obj("ais://b/chunked", 4, 0, 0, AISFETCH_WORKER_THREAD);
+  if (r) {
+    aisfetch_object_info_get(r, &info);
+    CHECKF(info.chunk_size == 262144 && info.max_chunk_size == 262144 && info.chunk_count == 5,
+           "chunk %zu max %llu count %u", info.chunk_size, (unsigned long long)info.max_chunk_size,
+           info.chunk_count);
+    CHECK(info.num_workers == 4 && info.slots == 5);
+    CHECK(read_check(r, 8, 0) == 1 * MiB + 1);
+    aisfetch_close(r);
+  }
+  r = open_obj("ais://b/all", 4, 0, 0, AISFETCH_WORKER_THREAD);
+  if (r) {
+    aisfetch_object_info_get(r, &info);
+    CHECK(info.chunk_size == 8 * MiB && info.num_workers == 1 && info.slots == 1);
+    aisfetch_close(r);
+  }
+  /* other providers and names that need escaping */
+  tu_emu_gen(&emu, "b", "we%ird#name?.bin", 1000, 3, "provider=aws");
+  r = open_obj("s3://b/we%ird#name?.bin", 2, 0, 0, AISFETCH_WORKER_THREAD);
+  if (r) {
+    CHECK(read_check(r, 3, 0) == 1000);
+    aisfetch_close(r);
+  }
+}
+
+static void test_errors(void)
+{
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.endpoint = emu.url;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  o.uri = "ais://nosuchbucket/o";
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_NOT_FOUND && e.http_status == 404 && !r);
+  CHECKF(strstr(e.server_message, "does not exist") != NULL, "'%s'", e.server_message);
+  o.uri = "ais://b/nosuchobject";
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_NOT_FOUND && e.http_status == 404);
+  CHECKF(strstr(e.message, "nosuchobject") && strstr(e.server_message, "does not exist"), "%s | %s",
+         e.message, e.server_message);
+  /* a worker helper that does not exist is a precise error */
+  o.uri = "ais://b/all";
+  o.worker_path = "/nonexistent/aisfetch-worker";
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_SYSTEM && strstr(e.message, "helper"));
+  CHECK(tu_count_children() == 0);
+}
+
+struct canceller {
+  aisfetch_reader *r;
+  int ms;
+};
+
+static void *cancel_later(void *arg)
+{
+  struct canceller *c = arg;
+  struct timespec ts = {0, (long)c->ms * 1000000L};
+  nanosleep(&ts, NULL);
+  aisfetch_cancel(c->r);
+  return NULL;
+}
+
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void test_cancel(void)
+{
+  tu_emu_gen(&emu, "b", "stall", 256 * KiB, 6, NULL);
+  tu_emu_fault(&emu, "{\"bucket\":\"b\",\"object\":\"stall\",\"kind\":\"stall\",\"seconds\":30,"
+                     "\"after_bytes\":100,\"count\":-1}");
+  for (int mode = 0; mode < 2; mode++) {
+    aisfetch_reader *r = open_obj("ais://b/stall", 2, 64 * KiB, 0, (aisfetch_worker_mode)mode);
+    if (!r)
+      continue;
+    struct canceller c = {r, 150};
+    pthread_t t;
+    pthread_create(&t, NULL, cancel_later, &c);
+    double t0 = now_s();
+    aisfetch_chunk ch;
+    aisfetch_error e;
+    CHECK(aisfetch_next(r, &ch, &e) == AISFETCH_E_CANCELLED);
+    double dt = now_s() - t0;
+    CHECKF(dt < 1.0, "cancel took %.3f s", dt);
+    pthread_join(t, NULL);
+    /* stays cancelled until cleared */
+    CHECK(aisfetch_next(r, &ch, &e) == AISFETCH_E_CANCELLED);
+    aisfetch_cancel_clear(r);
+    /* close in the middle of stalled ranges is quick and leaves nothing */
+    t0 = now_s();
+    aisfetch_close(r);
+    dt = now_s() - t0;
+    CHECKF(dt < 1.0, "close took %.3f s", dt);
+    CHECK(tu_count_children() == 0);
+  }
+  tu_emu_clear_faults(&emu);
+}
+
+static void test_verify_checksum(void)
+{
+  const char *types[] = {"xxhash", "xxhash2", "crc32c", "md5", "sha256", "sha512", "none"};
+  for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+    char name[32], q[64], uri[64];
+    snprintf(name, sizeof name, "ck-%s", types[i]);
+    snprintf(q, sizeof q, "cksum=%s", types[i]);
+    snprintf(uri, sizeof uri, "ais://ck/%s", name);
+    tu_emu_gen(&emu, "ck", name, 777 * KiB + 5, 50 + i, q);
+    aisfetch_options o;
+    aisfetch_options_init(&o);
+    o.uri = uri;
+    o.endpoint = emu.url;
+    o.chunk_size = 64 * KiB;
+    o.num_workers = 4;
+    o.verify_checksum = 1;
+    aisfetch_reader *r = NULL;
+    aisfetch_error e;
+    if (aisfetch_open(&o, &r, &e)) {
+      CHECKF(0, "%s", e.message);
+      continue;
+    }
+    aisfetch_object_info info;
+    aisfetch_object_info_get(r, &info);
+    /* AIStore sends no checksum headers for type none */
+    CHECKF(!strcmp(info.checksum_type, types[i]) || (!strcmp(types[i], "none") && !info.checksum_type[0]),
+           "type %s", info.checksum_type);
+    CHECK(read_check(r, 50 + i, 0) == 777 * KiB + 5);
+    aisfetch_close(r);
+  }
+}
+
+static void test_auth(void)
+{
+  tu_emu_stop(&emu);
+  const char *args[] = {"--token", "sekrit", "--forbidden-token", "nope", NULL};
+  tu_emu_start(&emu, args);
+  tu_emu_gen(&emu, "b", "auth", 100 * KiB, 1, NULL);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://b/auth";
+  o.endpoint = emu.url;
+  o.chunk_size = 16 * KiB;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_AUTH && e.http_status == 401);
+  o.token = "expired";
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_AUTH && e.http_status == 401);
+  CHECKF(strstr(e.server_message, "expired") != NULL, "'%s'", e.server_message);
+  o.token = "nope";
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_AUTH && e.http_status == 403);
+  o.token = "sekrit";
+  CHECKF(aisfetch_open(&o, &r, &e) == AISFETCH_OK, "%s", e.message);
+  if (r) {
+    CHECK(read_check(r, 1, 0) == 100 * KiB);
+    aisfetch_close(r);
+  }
+  /* from the environment */
+  setenv("AIS_AUTHN_TOKEN", "sekrit", 1);
+  o.token = NULL;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  aisfetch_close(r);
+  setenv("AIS_AUTHN_TOKEN", "", 1);
+  /* the endpoint from the environment */
+  setenv("AIS_ENDPOINT", emu.url, 1);
+  o.endpoint = NULL;
+  o.token = "sekrit";
+  r = NULL;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  aisfetch_close(r);
+  setenv("AIS_ENDPOINT", "", 1);
+}
+
+int main(void)
+{
+  int fds0 = tu_count_fds();
+  tu_emu_start(&emu, NULL);
+  int fds1 = tu_count_fds();
+  test_matrix();
+  test_empty();
+  test_read_all_and_slots();
+  test_seek_and_ranges(AISFETCH_WORKER_PROCESS);
+  test_seek_and_ranges(AISFETCH_WORKER_THREAD);
+  test_holding();
+  test_info_and_protocol();
+  test_errors();
+  test_cancel();
+  test_verify_checksum();
+  test_big();
+  CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());
+  test_auth();
+  tu_emu_stop(&emu);
+  CHECK(tu_wait_no_children(1000) == 0);
+  CHECKF(tu_count_fds() == fds0, "fds %d -> %d", fds0, tu_count_fds());
+  return tu_finish("test_read");
+}
