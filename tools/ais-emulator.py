@@ -601,24 +601,43 @@ class Config:
         return {"rtt_ms": self.rtt_ms, "rate": self.rate}
 
 
-class Pacer:
-    """Caps one answer's body at `rate` bytes/s."""
+class BodyOut:
+    """Writes one answer's body: counts bytes, optionally caps at `rate` bytes/s."""
 
-    def __init__(self, rate):
+    def __init__(self, sock, rate):
+        self.sock = sock
         self.rate = float(rate)
-        self.piece = int(max(1024, min(SEND_PIECE, self.rate / 50)))
+        self.piece = int(max(1024, min(SEND_PIECE, self.rate / 50))) if rate > 0 else 0
         self.t0 = time.monotonic()
         self.sent = 0
 
-    def send(self, sock, buf):
+    def write(self, buf):
+        if not self.rate:
+            self.sock.sendall(buf)
+            self.sent += len(buf)
+            return
         mv = memoryview(buf)
         for pos in range(0, len(mv), self.piece):
             part = mv[pos:pos + self.piece]
-            sock.sendall(part)
+            self.sock.sendall(part)
             self.sent += len(part)
             delay = self.t0 + self.sent / self.rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+
+    def sendfile(self, f, offset, n):
+        """Zero-copy when not paced; returns False if the caller must copy."""
+        if self.rate:
+            return False
+        before = self.sent
+        try:
+            self.sock.sendfile(f, offset, n)
+        finally:
+            # sendfile() leaves the file offset just past the bytes sent
+            self.sent = before + max(0, f.tell() - offset)
+        if self.sent - before != n:
+            raise IOError("file changed while sending")
+        return True
 
 
 # Body segments of an answer ------------------------------------------------
@@ -628,25 +647,18 @@ class BytesSeg:
         self.data = data
         self.length = len(data)
 
-    def send(self, sock, skip, n, pacer):
-        buf = memoryview(self.data)[skip:skip + n]
-        if pacer:
-            pacer.send(sock, buf)
-        else:
-            sock.sendall(buf)
+    def send(self, out, skip, n):
+        out.write(memoryview(self.data)[skip:skip + n])
 
 
 class ZeroSeg:
     def __init__(self, n):
         self.length = n
 
-    def send(self, sock, skip, n, pacer):
+    def send(self, out, skip, n):
         while n > 0:
             k = min(n, SEND_PIECE)
-            if pacer:
-                pacer.send(sock, bytes(k))
-            else:
-                sock.sendall(bytes(k))
+            out.write(bytes(k))
             n -= k
 
 
@@ -658,20 +670,15 @@ class ObjSeg:
         self.start = start
         self.length = length
 
-    def send(self, sock, skip, n, pacer):
+    def send(self, out, skip, n):
         obj = self.obj
         a = self.start + skip
-        if obj.kind == "file" and pacer is None and not (obj.flip and a == 0):
+        if obj.kind == "file" and not (obj.flip and a == 0):
             with open(obj.path, "rb") as f:
-                sent = sock.sendfile(f, a, n)
-            if sent != n:
-                raise IOError("file %s changed while sending" % obj.path)
-            return
+                if out.sendfile(f, a, n):
+                    return
         for piece in obj.iter_range(a, a + n):
-            if pacer:
-                pacer.send(sock, piece)
-            else:
-                sock.sendall(piece)
+            out.write(piece)
 
 
 class Plan:
@@ -715,10 +722,6 @@ def parse_range(value, size):
     return a, min(b, size - 1)
 
 
-class ClientGone(Exception):
-    pass
-
-
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ais-emulator"
@@ -736,7 +739,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def handle(self):
         try:
             super().handle()
-        except (ConnectionError, ClientGone, socket.timeout):
+        except (ConnectionError, socket.timeout):
             pass
         except OSError:
             if not self._aborted and VERBOSE:
@@ -774,37 +777,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.raw_query = raw_query
         self.upath = urllib.parse.unquote(raw_path, errors="surrogateescape")
         self.query = dict(urllib.parse.parse_qsl(raw_query, keep_blank_values=True))
-        try:
-            if self.node.role == "proxy" and raw_path.startswith("/_emu/"):
-                self.cluster.control.handle(self, method)
-                return
-            self.log_request()
-            if raw_path in ("/v1/health", "/health"):
-                self.emit(Plan(200, [("Content-Length", "0")], head=(method == "HEAD")))
-                return
-            if not raw_path.startswith("/v1/objects/") or method not in ("GET", "HEAD"):
-                if method not in ("GET", "HEAD"):
-                    self._drain_body()
-                    self.emit(self.error_plan(405, "ErrMethodNotAllowed",
-                                              "the emulator does not support %s %s" % (method, self.upath),
-                                              method == "HEAD"))
-                else:
-                    self.emit(self.error_plan(400, "ErrInvalidURL",
-                                              "invalid URL path %r" % self.upath, method == "HEAD"))
-                return
-            if not self._counted:
-                self._counted = True
-                self.cluster.stats.add(self.node.index, "connections")
-            self.cluster.stats.add(self.node.index, method)
-            if self.node.role == "proxy":
-                self.proxy_object(method)
-            else:
-                self.target_object(method)
-        except ClientGone:
-            self.close_connection = True
+        if self.node.role == "proxy" and raw_path.startswith("/_emu/"):
+            self.cluster.control.handle(self, method)
+            return
+        rtt = self.cluster.config.rtt_ms
+        head = method == "HEAD"
+        if raw_path in ("/v1/health", "/health"):
+            self.emit(Plan(200, [("Content-Length", "0")], head=head), rtt)
+            return
+        if method not in ("GET", "HEAD"):
+            self._drain_body()
+            self.emit(self.error_plan(405, "ErrMethodNotAllowed",
+                                      "the emulator does not support %s %s" % (method, self.upath),
+                                      head), rtt)
+            return
+        if not raw_path.startswith("/v1/objects/"):
+            self.emit(self.error_plan(400, "ErrInvalidURL", "invalid URL path %r" % self.upath, head), rtt)
+            return
+        if not self._counted:
+            self._counted = True
+            self.cluster.stats.add(self.node.index, "connections")
+        self.cluster.stats.add(self.node.index, method)
+        if self.node.role == "proxy":
+            self.proxy_object(method)
+        else:
+            self.target_object(method)
 
     def _drain_body(self):
-        n = int(self.headers.get("Content-Length") or 0)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = 0
+            self.close_connection = True
         while n > 0:
             chunk = self.rfile.read(min(n, 1 << 20))
             if not chunk:
@@ -864,6 +868,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Send an answer, applying shaping (rtt, rate) and a response fault."""
         sock = self.connection
         f = fault
+        if VERBOSE:
+            log("%s %s:%d %s %s -> %d%s" % (self.node.nid, self.client_address[0], self.client_address[1],
+                                           self.command, self.path, plan.status,
+                                           " (fault %d %s)" % (f.id, f.kind) if f else ""))
         if hold_ms > 0:
             time.sleep(hold_ms / 1000.0)
         if f is not None and f.kind == "stall" and f.after_bytes < 0:
@@ -878,28 +886,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rate = self.cluster.config.rate
         if f is not None and f.kind == "slow":
             rate = f.rate if rate <= 0 else min(rate, f.rate)
-        pacer = Pacer(rate) if rate > 0 else None
+        out = BodyOut(sock, rate)
         limit = None
         if f is not None and f.kind in ("reset", "short", "stall") and f.after_bytes >= 0:
             limit = f.after_bytes
-        sent = 0
         try:
-            sent = self._send_segs(segs, 0, limit, pacer)
+            self._send_segs(out, segs, 0, limit)
             if limit is not None:
                 if f.kind == "stall":
                     if not self.stall(f.seconds):
                         self.abort(rst=False)
                         return
-                    sent += self._send_segs(segs, limit, None, pacer)
+                    self._send_segs(out, segs, limit, None)
                 else:
                     self.abort(rst=(f.kind == "reset"))
                     return
         finally:
-            if count_bytes and sent:
-                self.cluster.stats.add(self.node.index, "bytes", sent)
+            if count_bytes and out.sent:
+                self.cluster.stats.add(self.node.index, "bytes", out.sent)
 
-    def _send_segs(self, segs, skip, limit, pacer):
-        sock = self.connection
+    @staticmethod
+    def _send_segs(out, segs, skip, limit):
+        """Send body bytes [skip, skip+limit) (limit None: to the end)."""
         sent = 0
         for seg in segs:
             if skip >= seg.length:
@@ -910,7 +918,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 n = min(n, limit - sent)
             if n <= 0:
                 break
-            seg.send(sock, skip, n, pacer)
+            seg.send(out, skip, n)
             sent += n
             skip = 0
         return sent
@@ -1325,7 +1333,7 @@ class EmuServer(http.server.ThreadingHTTPServer):
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
-        if isinstance(exc, (OSError, ClientGone)):
+        if isinstance(exc, OSError):
             return
         traceback.print_exc()
 

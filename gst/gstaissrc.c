@@ -1,0 +1,1520 @@
+/* GStreamer AIStore source element: aissrc.
+ *
+ * Thread safety: the settings are guarded by the object lock and read once,
+ * in start().  The streaming state (the current window, the positions, the
+ * pull-mode readahead) belongs to whichever thread runs create(): basesrc
+ * calls create() and do_seek() with the stream lock held, and start() and
+ * stop() only while no create() runs.  The reader is reference counted
+ * (GstAisReader): the element holds one reference from start() to stop(),
+ * and every chunk handed downstream without a copy holds one more through
+ * its lease, so the reader, its ring of shared memory and its workers live
+ * until the last buffer that wraps a slot is freed, in whatever thread that
+ * happens.  unlock(), unlock_stop() and the `stats` property reach the reader
+ * from other threads through a reference taken under the object lock;
+ * libaisfetch allows aisfetch_cancel(), aisfetch_release() and
+ * aisfetch_stats_get() from any thread at any time.
+ */
+
+/**
+ * SECTION:element-aissrc
+ * @title: aissrc
+ * @see_also: #GstSoupHTTPSrc, #GstFileSrc
+ *
+ * aissrc reads one object from an [AIStore](https://github.com/NVIDIA/aistore)
+ * cluster.  Several workers (helper processes by default, or threads) fetch
+ * byte ranges of the object in parallel into a ring of slots in shared
+ * memory; aissrc hands the bytes downstream in order, as read-only buffers
+ * that wrap the slots without a copy.  A slot goes back to the ring when the
+ * last buffer that shares it is freed.  Every range is checked before it is
+ * handed out: status 206, the exact Content-Range and length, and the same
+ * version and checksum as the object's HEAD, so an object overwritten while
+ * it is read is an error, never a spliced stream.
+ *
+ * The object is named by `location` (or the URI): `ais://BUCKET/OBJECT` for
+ * an AIStore bucket, `s3://`, `gs://`, `az://` or `oc://` for buckets of
+ * those cloud providers that the cluster fronts, optionally with a namespace
+ * as in `ais://@uuid#namespace/BUCKET/OBJECT`.  The cluster is the one at
+ * `endpoint`, by default `$AIS_ENDPOINT`, else `http://127.0.0.1:8080`.  A
+ * token for an authenticated cluster comes from `auth-token` or
+ * `$AIS_AUTHN_TOKEN`.
+ *
+ * aissrc works in push mode, with flushing byte seeks (with or without a stop
+ * position: nothing past the stop is fetched), and in pull mode, so that
+ * demuxers such as qtdemux can read an MP4 whose index is at the end.  In pull
+ * mode, reads near the current position come from the ring; a read far away
+ * restarts the window there with a small readahead that doubles while the
+ * reads stay sequential.
+ *
+ * Downstream elements that hold many buffers (queues, demuxer adapters)
+ * could otherwise keep every slot of the ring and starve the workers: once
+ * half the slots are held, aissrc copies new chunks into ordinary memory and
+ * returns their slots at once.  The `stats` property counts both kinds of
+ * chunks.
+ *
+ * The default #GstBaseSrc:blocksize of aissrc is 1 MiB (instead of 4 KiB):
+ * large chunks are cut into buffers of that size that share the slot.
+ * Measured with `aissrc ! fakesink` on a 1 GiB object from a local emulator
+ * (8 workers, 8 MiB chunks), 64 KiB buffers cost about 128 pushes per chunk
+ * and 1 MiB buffers reach the same throughput as whole-chunk buffers, while
+ * keeping each buffer small enough for parsers and queues downstream.
+ *
+ * When the object is opened, aissrc posts an element message named
+ * `aissrc-object` with its size, version, checksum, the URL of the target
+ * that serves it and the reader's chunk size, worker and slot counts.
+ * Errors carry the HTTP status in the `http-status-code` field of their
+ * details (0 when no HTTP answer was involved), and AIStore's own message in
+ * the debug text.
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 aissrc location=ais://videos/clip.mp4 num-workers=16 chunk-size=8388608 ! decodebin ! autovideosink
+ * ]| Plays a video stored in the AIStore bucket `videos`, fetched by 16
+ * workers in 8 MiB ranges.
+ * |[
+ * gst-play-1.0 ais://videos/clip.mp4
+ * ]| aissrc is the URI handler for `ais://`, `s3://`, `gs://`, `az://` and
+ * `oc://`, so playbin, uridecodebin, gst-play-1.0 and gst-discoverer-1.0 take
+ * such URIs directly.
+ * |[
+ * AIS_ENDPOINT=https://aistore.example.com:8080 gst-launch-1.0 -m aissrc location=s3://datasets/shard-0001.tar auth-token=$TOKEN ! filesink location=shard-0001.tar
+ * ]| Copies an object of a cloud bucket fronted by the cluster into a local
+ * file; `-m` prints the `aissrc-object` message.
+ *
+ * Since: 0.1
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstaissrc.h"
+
+#include <string.h>
+
+#include "aisfetch.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_ais_src_debug);
+#define GST_CAT_DEFAULT gst_ais_src_debug
+
+#define DEFAULT_LOCATION NULL
+#define DEFAULT_ENDPOINT AISFETCH_DEFAULT_ENDPOINT
+#define DEFAULT_NUM_WORKERS 8
+#define DEFAULT_CHUNK_SIZE 0
+#define DEFAULT_SLOTS 0
+#define DEFAULT_WORKER_MODE GST_AIS_SRC_WORKER_MODE_PROCESS
+#define DEFAULT_RETRIES 5
+#define DEFAULT_TIMEOUT 0
+#define DEFAULT_AUTH_TOKEN NULL
+#define DEFAULT_SSL_CA_FILE NULL
+#define DEFAULT_SSL_STRICT TRUE
+#define DEFAULT_USER_AGENT "GStreamer aissrc " VERSION
+#define DEFAULT_VERIFY_CHECKSUM FALSE
+#define DEFAULT_BLOCKSIZE (1024 * 1024)
+
+#define MAX_TIMEOUT 3600
+
+enum
+{
+  PROP_0,
+  PROP_LOCATION,
+  PROP_ENDPOINT,
+  PROP_NUM_WORKERS,
+  PROP_CHUNK_SIZE,
+  PROP_SLOTS,
+  PROP_WORKER_MODE,
+  PROP_RETRIES,
+  PROP_TIMEOUT,
+  PROP_AUTH_TOKEN,
+  PROP_SSL_CA_FILE,
+  PROP_SSL_STRICT,
+  PROP_USER_AGENT,
+  PROP_EXTRA_HEADERS,
+  PROP_VERIFY_CHECKSUM,
+  PROP_STATS,
+};
+
+/* One open reader, shared by the element and the leases of its chunks. */
+typedef struct
+{
+  gint refcount;
+  aisfetch_reader *r;
+} GstAisReader;
+
+/* A chunk handed downstream without a copy: freed (and its slot given back
+ * to the ring) when the last memory that shares it is freed. */
+typedef struct
+{
+  GstAisReader *reader;
+  aisfetch_chunk chunk;
+} GstAisLease;
+
+struct _GstAisSrc
+{
+  GstBaseSrc parent;
+
+  /* settings: object lock */
+  gchar *location;
+  gchar *endpoint;
+  guint num_workers;
+  guint chunk_size;
+  guint slots;
+  GstAisSrcWorkerMode worker_mode;
+  guint retries;
+  guint timeout;
+  gchar *auth_token;
+  gchar *ssl_ca_file;
+  gboolean ssl_strict;
+  gboolean ssl_strict_set;
+  gchar *user_agent;
+  GstStructure *extra_headers;
+  gboolean verify_checksum;
+
+  /* object lock: swapped in start() and stop() */
+  GstAisReader *reader;
+  GstStructure *last_stats;     /* the stats of the reader closed last */
+  guint64 chunks_wrapped;
+  guint64 chunks_copied;
+
+  /* streaming state: the thread that runs create() */
+  guint64 size;
+  guint64 cs;                   /* the reader's chunk size */
+  guint nslots;
+  GstMemory *win;               /* the chunk being handed out, or NULL */
+  guint64 win_start;            /* object offset of the first byte of win */
+  guint64 win_len;
+  guint64 read_pos;             /* where aisfetch_next() continues */
+  guint64 read_stop;            /* the stop the reader was given */
+  guint64 seg_stop;             /* push mode: stop of the segment, or G_MAXUINT64 */
+  guint64 pull_ra;              /* pull mode: readahead in chunks */
+};
+
+static GstStaticPadTemplate srctemplate = GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+static void gst_ais_src_uri_handler_init (gpointer g_iface,
+    gpointer iface_data);
+
+#define gst_ais_src_parent_class parent_class
+G_DEFINE_TYPE_WITH_CODE (GstAisSrc, gst_ais_src, GST_TYPE_BASE_SRC,
+    G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_ais_src_uri_handler_init);
+    GST_DEBUG_CATEGORY_INIT (gst_ais_src_debug, "aissrc", 0,
+        "AIStore source"));
+GST_ELEMENT_REGISTER_DEFINE (aissrc, "aissrc", GST_RANK_PRIMARY,
+    GST_TYPE_AIS_SRC);
+
+static void gst_ais_src_finalize (GObject * object);
+static void gst_ais_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec);
+static void gst_ais_src_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec);
+static gboolean gst_ais_src_start (GstBaseSrc * bsrc);
+static gboolean gst_ais_src_stop (GstBaseSrc * bsrc);
+static gboolean gst_ais_src_get_size (GstBaseSrc * bsrc, guint64 * size);
+static gboolean gst_ais_src_is_seekable (GstBaseSrc * bsrc);
+static gboolean gst_ais_src_do_seek (GstBaseSrc * bsrc, GstSegment * segment);
+static gboolean gst_ais_src_unlock (GstBaseSrc * bsrc);
+static gboolean gst_ais_src_unlock_stop (GstBaseSrc * bsrc);
+static GstFlowReturn gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset,
+    guint length, GstBuffer ** buffer);
+
+GType
+gst_ais_src_worker_mode_get_type (void)
+{
+  static gsize type = 0;
+  static const GEnumValue values[] = {
+    {GST_AIS_SRC_WORKER_MODE_PROCESS,
+        "Helper processes (aisfetch-worker)", "process"},
+    {GST_AIS_SRC_WORKER_MODE_THREAD, "Threads of this process", "thread"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType t = g_enum_register_static ("GstAisSrcWorkerMode", values);
+    g_once_init_leave (&type, t);
+  }
+  return (GType) type;
+}
+
+/* ---- the shared reader and the leases ---- */
+
+static GstAisReader *
+gst_ais_reader_ref (GstAisReader * reader)
+{
+  g_atomic_int_inc (&reader->refcount);
+  return reader;
+}
+
+static void
+gst_ais_reader_unref (GstAisReader * reader)
+{
+  if (g_atomic_int_dec_and_test (&reader->refcount)) {
+    aisfetch_close (reader->r);
+    g_free (reader);
+  }
+}
+
+static void
+gst_ais_lease_free (gpointer data)
+{
+  GstAisLease *lease = data;
+
+  aisfetch_release (lease->reader->r, &lease->chunk);
+  gst_ais_reader_unref (lease->reader);
+  g_free (lease);
+}
+
+/* with the object lock; NULL when stopped */
+static GstAisReader *
+gst_ais_src_get_reader_locked (GstAisSrc * src)
+{
+  return src->reader ? gst_ais_reader_ref (src->reader) : NULL;
+}
+
+/* ---- class ---- */
+
+static void
+gst_ais_src_class_init (GstAisSrcClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseSrcClass *basesrc_class = GST_BASE_SRC_CLASS (klass);
+  const gchar *env_endpoint = g_getenv ("AIS_ENDPOINT");
+
+  gobject_class->finalize = gst_ais_src_finalize;
+  gobject_class->set_property = gst_ais_src_set_property;
+  gobject_class->get_property = gst_ais_src_get_property;
+
+  /**
+   * GstAisSrc:location:
+   *
+   * The object to read: `[PROVIDER://][@UUID#NAMESPACE/]BUCKET/OBJECT`,
+   * with PROVIDER one of ais (the default), s3, gs, az, oc (or aws, gcp,
+   * azure, oci).  Unlike the URI, the location is not percent-encoded.
+   */
+  g_object_class_install_property (gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+          "The object to read: [PROVIDER://][@UUID#NAMESPACE/]BUCKET/OBJECT, "
+          "PROVIDER one of ais (the default), s3, gs, az, oc",
+          DEFAULT_LOCATION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstAisSrc:endpoint:
+   *
+   * The URL of any gateway (proxy) of the cluster.  Reading the property
+   * gives the endpoint that will be used.
+   */
+  g_object_class_install_property (gobject_class, PROP_ENDPOINT,
+      g_param_spec_string ("endpoint", "Endpoint",
+          "URL of a gateway of the AIStore cluster, http[s]://HOST[:PORT] "
+          "(NULL: $AIS_ENDPOINT, else " AISFETCH_DEFAULT_ENDPOINT ")",
+          env_endpoint && *env_endpoint ? env_endpoint : DEFAULT_ENDPOINT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_NUM_WORKERS,
+      g_param_spec_uint ("num-workers", "Number of workers",
+          "Byte ranges fetched in parallel, each by its own worker "
+          "(never more than the object has chunks)",
+          1, AISFETCH_MAX_WORKERS, DEFAULT_NUM_WORKERS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_CHUNK_SIZE,
+      g_param_spec_uint ("chunk-size", "Chunk size",
+          "Bytes per range request and per ring slot (0 = the object's own "
+          "chunk size when it is stored in chunks, else 8 MiB; otherwise "
+          "4096 .. 268435456)",
+          0, (guint) AISFETCH_MAX_CHUNK_SIZE, DEFAULT_CHUNK_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_SLOTS,
+      g_param_spec_uint ("slots", "Slots",
+          "Chunks the ring of shared memory holds; memory used is slots x "
+          "chunk-size (0 = twice num-workers)",
+          0, AISFETCH_MAX_SLOTS, DEFAULT_SLOTS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_WORKER_MODE,
+      g_param_spec_enum ("worker-mode", "Worker mode",
+          "How the workers run: helper processes, or threads of this process",
+          GST_TYPE_AIS_SRC_WORKER_MODE, DEFAULT_WORKER_MODE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_RETRIES,
+      g_param_spec_uint ("retries", "Retries",
+          "Tries of a failed byte range after the first, with backoff, "
+          "before the read fails (0 = fail at the first error)",
+          0, 100, DEFAULT_RETRIES,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_TIMEOUT,
+      g_param_spec_uint ("timeout", "Timeout",
+          "Seconds allowed to connect, and without a received byte, before "
+          "a try is aborted and retried (0 = 10 s to connect, 20 s without "
+          "data)",
+          0, MAX_TIMEOUT, DEFAULT_TIMEOUT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_AUTH_TOKEN,
+      g_param_spec_string ("auth-token", "Authentication token",
+          "AuthN token sent as 'Authorization: Bearer TOKEN' (NULL: "
+          "$AIS_AUTHN_TOKEN; \"\" for none)",
+          DEFAULT_AUTH_TOKEN,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_SSL_CA_FILE,
+      g_param_spec_string ("ssl-ca-file", "SSL CA file",
+          "File with the certificates of the authorities to trust for "
+          "https endpoints (NULL: $AIS_CLIENT_CA, else the system's)",
+          DEFAULT_SSL_CA_FILE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_SSL_STRICT,
+      g_param_spec_boolean ("ssl-strict", "SSL strict",
+          "Verify the TLS certificate of https endpoints (when never set: "
+          "verify unless $AIS_SKIP_VERIFY_CRT is true)",
+          DEFAULT_SSL_STRICT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_USER_AGENT,
+      g_param_spec_string ("user-agent", "User-Agent",
+          "Value of the User-Agent HTTP request header field "
+          "(NULL or \"\": libaisfetch/VERSION)",
+          DEFAULT_USER_AGENT,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstAisSrc:extra-headers:
+   *
+   * More HTTP request header fields, one per structure field: the field's
+   * name is the header's name and its value (a string, or anything that
+   * converts to one; an array or list gives the header once per element)
+   * is the header's value.
+   */
+  g_object_class_install_property (gobject_class, PROP_EXTRA_HEADERS,
+      g_param_spec_boxed ("extra-headers", "Extra headers",
+          "Extra HTTP request header fields: field name = header name, "
+          "value = header value (arrays and lists repeat the header)",
+          GST_TYPE_STRUCTURE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  g_object_class_install_property (gobject_class, PROP_VERIFY_CHECKSUM,
+      g_param_spec_boolean ("verify-checksum", "Verify checksum",
+          "Hash the bytes read and compare with the object's checksum at the "
+          "end; a mismatch is an error instead of EOS (only when the object "
+          "is read from the start to the end without a seek)",
+          DEFAULT_VERIFY_CHECKSUM,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstAisSrc:stats:
+   *
+   * What the reader did so far (or, once stopped, until it stopped), in a
+   * structure named `aissrc-stats`: `bytes` fetched and validated,
+   * `bytes-delivered` downstream, `ranges` completed, `retries`,
+   * `redirects`, `respawns` of dead workers, `restarts` of the window
+   * (seeks and far reads), `elapsed` seconds since the object was opened,
+   * `throughput` in bytes per second (bytes / elapsed), `num-workers`,
+   * `worker-busy` (an array of seconds each worker spent on ranges),
+   * `chunk-size`, `slots`, and the chunks handed downstream
+   * `chunks-wrapped` (without a copy) and `chunks-copied`.
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS,
+      g_param_spec_boxed ("stats", "Statistics",
+          "Transfer statistics: bytes, ranges, retries, redirects, restarts, "
+          "throughput (bytes/s), elapsed (s), per-worker busy time (s), "
+          "chunks wrapped and copied",
+          GST_TYPE_STRUCTURE, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  gst_element_class_add_static_pad_template (element_class, &srctemplate);
+  gst_element_class_set_static_metadata (element_class,
+      "AIStore source", "Source/Network",
+      "Reads an object from an AIStore cluster with parallel range requests",
+      "The gst-aistore authors");
+
+  basesrc_class->start = GST_DEBUG_FUNCPTR (gst_ais_src_start);
+  basesrc_class->stop = GST_DEBUG_FUNCPTR (gst_ais_src_stop);
+  basesrc_class->get_size = GST_DEBUG_FUNCPTR (gst_ais_src_get_size);
+  basesrc_class->is_seekable = GST_DEBUG_FUNCPTR (gst_ais_src_is_seekable);
+  basesrc_class->do_seek = GST_DEBUG_FUNCPTR (gst_ais_src_do_seek);
+  basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_ais_src_unlock);
+  basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_ais_src_unlock_stop);
+  basesrc_class->create = GST_DEBUG_FUNCPTR (gst_ais_src_create);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_AIS_SRC_WORKER_MODE, 0);
+}
+
+static void
+gst_ais_src_init (GstAisSrc * src)
+{
+  src->location = g_strdup (DEFAULT_LOCATION);
+  src->endpoint = NULL;
+  src->num_workers = DEFAULT_NUM_WORKERS;
+  src->chunk_size = DEFAULT_CHUNK_SIZE;
+  src->slots = DEFAULT_SLOTS;
+  src->worker_mode = DEFAULT_WORKER_MODE;
+  src->retries = DEFAULT_RETRIES;
+  src->timeout = DEFAULT_TIMEOUT;
+  src->auth_token = g_strdup (DEFAULT_AUTH_TOKEN);
+  src->ssl_ca_file = g_strdup (DEFAULT_SSL_CA_FILE);
+  src->ssl_strict = DEFAULT_SSL_STRICT;
+  src->ssl_strict_set = FALSE;
+  src->user_agent = g_strdup (DEFAULT_USER_AGENT);
+  src->extra_headers = NULL;
+  src->verify_checksum = DEFAULT_VERIFY_CHECKSUM;
+  src->seg_stop = G_MAXUINT64;
+
+  gst_base_src_set_blocksize (GST_BASE_SRC (src), DEFAULT_BLOCKSIZE);
+}
+
+static void
+gst_ais_src_finalize (GObject * object)
+{
+  GstAisSrc *src = GST_AIS_SRC (object);
+
+  g_free (src->location);
+  g_free (src->endpoint);
+  g_free (src->auth_token);
+  g_free (src->ssl_ca_file);
+  g_free (src->user_agent);
+  if (src->extra_headers)
+    gst_structure_free (src->extra_headers);
+  if (src->last_stats)
+    gst_structure_free (src->last_stats);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+/* ---- properties ---- */
+
+/* with the object lock: the settings are read when the reader opens */
+static gboolean
+gst_ais_src_settings_frozen (GstAisSrc * src)
+{
+  return GST_STATE (src) > GST_STATE_READY || src->reader != NULL;
+}
+
+static gboolean
+gst_ais_src_set_location (GstAisSrc * src, const gchar * location,
+    GError ** error)
+{
+  GST_OBJECT_LOCK (src);
+  if (gst_ais_src_settings_frozen (src)) {
+    GST_OBJECT_UNLOCK (src);
+    g_warning ("Changing the 'location' property on aissrc when an object "
+        "is open is not supported.");
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_STATE,
+        "Changing the 'location' property on aissrc when an object is open "
+        "is not supported.");
+    return FALSE;
+  }
+  g_free (src->location);
+  src->location = g_strdup (location);
+  GST_INFO_OBJECT (src, "location: %s", GST_STR_NULL (location));
+  GST_OBJECT_UNLOCK (src);
+  return TRUE;
+}
+
+static void
+gst_ais_src_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstAisSrc *src = GST_AIS_SRC (object);
+
+  if (prop_id == PROP_LOCATION) {
+    gst_ais_src_set_location (src, g_value_get_string (value), NULL);
+    return;
+  }
+
+  GST_OBJECT_LOCK (src);
+  if (gst_ais_src_settings_frozen (src)) {
+    GST_OBJECT_UNLOCK (src);
+    g_warning ("Changing the '%s' property on aissrc when an object is open "
+        "is not supported.", pspec->name);
+    return;
+  }
+  switch (prop_id) {
+    case PROP_ENDPOINT:
+      g_free (src->endpoint);
+      src->endpoint = g_value_dup_string (value);
+      break;
+    case PROP_NUM_WORKERS:
+      src->num_workers = g_value_get_uint (value);
+      break;
+    case PROP_CHUNK_SIZE:
+      src->chunk_size = g_value_get_uint (value);
+      break;
+    case PROP_SLOTS:
+      src->slots = g_value_get_uint (value);
+      break;
+    case PROP_WORKER_MODE:
+      src->worker_mode = g_value_get_enum (value);
+      break;
+    case PROP_RETRIES:
+      src->retries = g_value_get_uint (value);
+      break;
+    case PROP_TIMEOUT:
+      src->timeout = g_value_get_uint (value);
+      break;
+    case PROP_AUTH_TOKEN:
+      g_free (src->auth_token);
+      src->auth_token = g_value_dup_string (value);
+      break;
+    case PROP_SSL_CA_FILE:
+      g_free (src->ssl_ca_file);
+      src->ssl_ca_file = g_value_dup_string (value);
+      break;
+    case PROP_SSL_STRICT:
+      src->ssl_strict = g_value_get_boolean (value);
+      src->ssl_strict_set = TRUE;
+      break;
+    case PROP_USER_AGENT:
+      g_free (src->user_agent);
+      src->user_agent = g_value_dup_string (value);
+      break;
+    case PROP_EXTRA_HEADERS:{
+      const GstStructure *s = gst_value_get_structure (value);
+
+      if (src->extra_headers)
+        gst_structure_free (src->extra_headers);
+      src->extra_headers = s ? gst_structure_copy (s) : NULL;
+      break;
+    }
+    case PROP_VERIFY_CHECKSUM:
+      src->verify_checksum = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (src);
+}
+
+static GstStructure *
+gst_ais_src_make_stats (const aisfetch_stats * st, guint64 chunk_size,
+    guint slots, guint64 wrapped, guint64 copied)
+{
+  GstStructure *s;
+  GValue arr = G_VALUE_INIT;
+  guint i;
+
+  s = gst_structure_new ("aissrc-stats",
+      "bytes", G_TYPE_UINT64, (guint64) st->bytes,
+      "bytes-delivered", G_TYPE_UINT64, (guint64) st->bytes_delivered,
+      "ranges", G_TYPE_UINT64, (guint64) st->ranges,
+      "retries", G_TYPE_UINT64, (guint64) st->retries,
+      "redirects", G_TYPE_UINT64, (guint64) st->redirects,
+      "respawns", G_TYPE_UINT64, (guint64) st->respawns,
+      "restarts", G_TYPE_UINT64, (guint64) st->restarts,
+      "elapsed", G_TYPE_DOUBLE, st->elapsed_s,
+      "throughput", G_TYPE_DOUBLE,
+      st->elapsed_s > 0 ? (gdouble) st->bytes / st->elapsed_s : 0.0,
+      "num-workers", G_TYPE_UINT, st->num_workers,
+      "chunk-size", G_TYPE_UINT64, chunk_size,
+      "slots", G_TYPE_UINT, slots,
+      "chunks-wrapped", G_TYPE_UINT64, wrapped,
+      "chunks-copied", G_TYPE_UINT64, copied, NULL);
+
+  g_value_init (&arr, GST_TYPE_ARRAY);
+  for (i = 0; i < st->num_workers && i < AISFETCH_MAX_WORKERS; i++) {
+    GValue v = G_VALUE_INIT;
+
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, (gdouble) st->worker_busy_ns[i] / 1e9);
+    gst_value_array_append_and_take_value (&arr, &v);
+  }
+  gst_structure_take_value (s, "worker-busy", &arr);
+  return s;
+}
+
+/* the stats of the open reader, else of the last one, else zeros */
+static GstStructure *
+gst_ais_src_get_stats (GstAisSrc * src)
+{
+  GstAisReader *reader;
+  GstStructure *s = NULL;
+  guint64 wrapped, copied, cs;
+  guint slots;
+  aisfetch_stats st;
+
+  GST_OBJECT_LOCK (src);
+  reader = gst_ais_src_get_reader_locked (src);
+  wrapped = src->chunks_wrapped;
+  copied = src->chunks_copied;
+  if (!reader && src->last_stats)
+    s = gst_structure_copy (src->last_stats);
+  GST_OBJECT_UNLOCK (src);
+
+  if (s)
+    return s;
+
+  memset (&st, 0, sizeof st);
+  cs = 0;
+  slots = 0;
+  if (reader) {
+    aisfetch_object_info *info = g_new0 (aisfetch_object_info, 1);
+
+    aisfetch_stats_get (reader->r, &st);
+    aisfetch_object_info_get (reader->r, info);
+    cs = info->chunk_size;
+    slots = info->slots;
+    g_free (info);
+    gst_ais_reader_unref (reader);
+  }
+  return gst_ais_src_make_stats (&st, cs, slots, wrapped, copied);
+}
+
+static void
+gst_ais_src_get_property (GObject * object, guint prop_id, GValue * value,
+    GParamSpec * pspec)
+{
+  GstAisSrc *src = GST_AIS_SRC (object);
+
+  if (prop_id == PROP_STATS) {
+    g_value_take_boxed (value, gst_ais_src_get_stats (src));
+    return;
+  }
+
+  GST_OBJECT_LOCK (src);
+  switch (prop_id) {
+    case PROP_LOCATION:
+      g_value_set_string (value, src->location);
+      break;
+    case PROP_ENDPOINT:
+      if (src->endpoint) {
+        g_value_set_string (value, src->endpoint);
+      } else {
+        const gchar *env = g_getenv ("AIS_ENDPOINT");
+
+        g_value_set_string (value, env && *env ? env : DEFAULT_ENDPOINT);
+      }
+      break;
+    case PROP_NUM_WORKERS:
+      g_value_set_uint (value, src->num_workers);
+      break;
+    case PROP_CHUNK_SIZE:
+      g_value_set_uint (value, src->chunk_size);
+      break;
+    case PROP_SLOTS:
+      g_value_set_uint (value, src->slots);
+      break;
+    case PROP_WORKER_MODE:
+      g_value_set_enum (value, src->worker_mode);
+      break;
+    case PROP_RETRIES:
+      g_value_set_uint (value, src->retries);
+      break;
+    case PROP_TIMEOUT:
+      g_value_set_uint (value, src->timeout);
+      break;
+    case PROP_AUTH_TOKEN:
+      g_value_set_string (value, src->auth_token);
+      break;
+    case PROP_SSL_CA_FILE:
+      g_value_set_string (value, src->ssl_ca_file);
+      break;
+    case PROP_SSL_STRICT:
+      g_value_set_boolean (value, src->ssl_strict);
+      break;
+    case PROP_USER_AGENT:
+      g_value_set_string (value, src->user_agent);
+      break;
+    case PROP_EXTRA_HEADERS:
+      gst_value_set_structure (value, src->extra_headers);
+      break;
+    case PROP_VERIFY_CHECKSUM:
+      g_value_set_boolean (value, src->verify_checksum);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (src);
+}
+
+/* ---- errors ---- */
+
+/* Posts err as an error message: the kind picks the GStreamer error, the
+ * HTTP status goes into the details, AIStore's message into the debug. */
+static void
+gst_ais_src_post_error (GstAisSrc * src, const aisfetch_error * err,
+    const gchar * location)
+{
+  gint code;
+  gchar *text, *debug;
+  GstStructure *details;
+  const gchar *what = location ? location : "the object";
+
+  switch (err->kind) {
+    case AISFETCH_E_NOT_FOUND:
+      code = GST_RESOURCE_ERROR_NOT_FOUND;
+      text = g_strdup_printf ("Object %s not found.", what);
+      break;
+    case AISFETCH_E_AUTH:
+      code = GST_RESOURCE_ERROR_NOT_AUTHORIZED;
+      text = g_strdup_printf ("Not authorized to read %s.", what);
+      break;
+    case AISFETCH_E_CHANGED:
+      code = GST_RESOURCE_ERROR_READ;
+      text = g_strdup_printf ("Object %s changed while it was being read.",
+          what);
+      break;
+    case AISFETCH_E_PROTOCOL:
+      code = GST_RESOURCE_ERROR_SEEK;
+      text = g_strdup_printf ("The server did not honour a byte range of %s.",
+          what);
+      break;
+    case AISFETCH_E_CHECKSUM:
+      code = GST_RESOURCE_ERROR_READ;
+      text = g_strdup_printf ("The data read from %s does not match its "
+          "checksum.", what);
+      break;
+    case AISFETCH_E_ARG:
+      code = GST_RESOURCE_ERROR_SETTINGS;
+      text = g_strdup_printf ("Invalid settings for reading %s.", what);
+      break;
+    case AISFETCH_E_SYSTEM:
+      code = GST_RESOURCE_ERROR_FAILED;
+      text = g_strdup_printf ("Could not set up the workers that read %s.",
+          what);
+      break;
+    case AISFETCH_E_TIMEOUT:
+    case AISFETCH_E_NETWORK:
+    case AISFETCH_E_SERVER:
+    default:
+      code = GST_RESOURCE_ERROR_READ;
+      text = g_strdup_printf ("Could not read %s from the AIStore cluster.",
+          what);
+      break;
+  }
+
+  if (err->server_message[0])
+    debug = g_strdup_printf ("%s: %s (HTTP %d); AIStore: %s",
+        aisfetch_errkind_name (err->kind), err->message, err->http_status,
+        err->server_message);
+  else if (err->http_status)
+    debug = g_strdup_printf ("%s: %s (HTTP %d)",
+        aisfetch_errkind_name (err->kind), err->message, err->http_status);
+  else
+    debug = g_strdup_printf ("%s: %s", aisfetch_errkind_name (err->kind),
+        err->message);
+
+  details = gst_structure_new ("details",
+      "http-status-code", G_TYPE_UINT, (guint) MAX (err->http_status, 0),
+      "aisfetch-error", G_TYPE_STRING, aisfetch_errkind_name (err->kind),
+      "server-message", G_TYPE_STRING, err->server_message, NULL);
+
+  GST_WARNING_OBJECT (src, "%s (%s)", text, debug);
+  gst_element_message_full_with_details (GST_ELEMENT (src), GST_MESSAGE_ERROR,
+      GST_RESOURCE_ERROR, code, text, debug, __FILE__, GST_FUNCTION, __LINE__,
+      details);
+}
+
+/* the location, for error texts, from the streaming thread */
+static void
+gst_ais_src_post_error_now (GstAisSrc * src, const aisfetch_error * err)
+{
+  gchar *location;
+
+  GST_OBJECT_LOCK (src);
+  location = g_strdup (src->location);
+  GST_OBJECT_UNLOCK (src);
+  gst_ais_src_post_error (src, err, location);
+  g_free (location);
+}
+
+/* ---- start / stop ---- */
+
+static void
+gst_ais_src_add_header (GPtrArray * lines, const gchar * name,
+    const GValue * value)
+{
+  if (GST_VALUE_HOLDS_ARRAY (value)) {
+    guint i, n = gst_value_array_get_size (value);
+
+    for (i = 0; i < n; i++)
+      gst_ais_src_add_header (lines, name, gst_value_array_get_value (value,
+              i));
+  } else if (GST_VALUE_HOLDS_LIST (value)) {
+    guint i, n = gst_value_list_get_size (value);
+
+    for (i = 0; i < n; i++)
+      gst_ais_src_add_header (lines, name, gst_value_list_get_value (value,
+              i));
+  } else if (G_VALUE_HOLDS_STRING (value)) {
+    g_ptr_array_add (lines, g_strdup_printf ("%s: %s", name,
+            GST_STR_NULL (g_value_get_string (value))));
+  } else {
+    GValue s = G_VALUE_INIT;
+
+    g_value_init (&s, G_TYPE_STRING);
+    if (g_value_transform (value, &s)) {
+      g_ptr_array_add (lines, g_strdup_printf ("%s: %s", name,
+              GST_STR_NULL (g_value_get_string (&s))));
+    } else {
+      GST_WARNING ("extra header %s: cannot turn a %s into a string", name,
+          G_VALUE_TYPE_NAME (value));
+    }
+    g_value_unset (&s);
+  }
+}
+
+static gboolean
+gst_ais_src_header_field (GQuark field, const GValue * value, gpointer data)
+{
+  gst_ais_src_add_header (data, g_quark_to_string (field), value);
+  return TRUE;
+}
+
+static void
+gst_ais_src_post_object_message (GstAisSrc * src, const gchar * location,
+    aisfetch_reader * r)
+{
+  aisfetch_object_info *info = g_new0 (aisfetch_object_info, 1);
+  GstStructure *s;
+
+  aisfetch_object_info_get (r, info);
+  s = gst_structure_new ("aissrc-object",
+      "location", G_TYPE_STRING, location,
+      "provider", G_TYPE_STRING, info->provider,
+      "bucket", G_TYPE_STRING, info->bucket,
+      "object", G_TYPE_STRING, info->object,
+      "size", G_TYPE_UINT64, (guint64) info->size,
+      "version", G_TYPE_STRING, info->version,
+      "checksum-type", G_TYPE_STRING, info->checksum_type,
+      "checksum-value", G_TYPE_STRING, info->checksum_value,
+      "etag", G_TYPE_STRING, info->etag,
+      "target", G_TYPE_STRING, info->target_url,
+      "chunk-size", G_TYPE_UINT64, (guint64) info->chunk_size,
+      "num-workers", G_TYPE_UINT, info->num_workers,
+      "slots", G_TYPE_UINT, info->slots, NULL);
+  GST_INFO_OBJECT (src, "opened: %" GST_PTR_FORMAT, s);
+  g_free (info);
+  gst_element_post_message (GST_ELEMENT (src),
+      gst_message_new_element (GST_OBJECT (src), s));
+}
+
+static gboolean
+gst_ais_src_start (GstBaseSrc * bsrc)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  aisfetch_options opts;
+  aisfetch_error err;
+  aisfetch_reader *r = NULL;
+  aisfetch_object_info *info;
+  aisfetch_errkind k;
+  GstAisReader *reader;
+  GPtrArray *headers;
+  gchar *location, *endpoint, *token, *ca_file, *user_agent;
+
+  headers = g_ptr_array_new_with_free_func (g_free);
+  aisfetch_options_init (&opts);
+
+  GST_OBJECT_LOCK (src);
+  location = g_strdup (src->location);
+  endpoint = g_strdup (src->endpoint);
+  token = g_strdup (src->auth_token);
+  ca_file = g_strdup (src->ssl_ca_file);
+  user_agent = g_strdup (src->user_agent);
+  opts.num_workers = src->num_workers;
+  opts.chunk_size = src->chunk_size;
+  opts.slots = src->slots;
+  opts.worker_mode = src->worker_mode == GST_AIS_SRC_WORKER_MODE_THREAD ?
+      AISFETCH_WORKER_THREAD : AISFETCH_WORKER_PROCESS;
+  opts.retries = src->retries;
+  opts.connect_timeout_ms = (long) src->timeout * 1000;
+  opts.stall_timeout_ms = (long) src->timeout * 1000;
+  opts.skip_verify = src->ssl_strict_set ? !src->ssl_strict : -1;
+  opts.verify_checksum = src->verify_checksum;
+  if (src->extra_headers)
+    gst_structure_foreach (src->extra_headers, gst_ais_src_header_field,
+        headers);
+  src->chunks_wrapped = 0;
+  src->chunks_copied = 0;
+  GST_OBJECT_UNLOCK (src);
+  g_ptr_array_add (headers, NULL);
+
+  if (location == NULL || *location == '\0') {
+    GST_ELEMENT_ERROR (src, RESOURCE, SETTINGS,
+        ("No object location given (set 'location', e.g. ais://BUCKET/OBJECT)."),
+        (NULL));
+    goto failed;
+  }
+
+  opts.uri = location;
+  opts.endpoint = endpoint;
+  opts.token = token;
+  opts.ca_file = ca_file;
+  opts.user_agent = user_agent;
+  opts.extra_headers = (const char *const *) headers->pdata;
+
+  GST_DEBUG_OBJECT (src, "opening %s (endpoint %s)", location,
+      endpoint ? endpoint : "from the environment");
+  memset (&err, 0, sizeof err);
+  k = aisfetch_open (&opts, &r, &err);
+  if (k != AISFETCH_OK) {
+    gst_ais_src_post_error (src, &err, location);
+    goto failed;
+  }
+
+  reader = g_new0 (GstAisReader, 1);
+  reader->refcount = 1;
+  reader->r = r;
+
+  info = g_new0 (aisfetch_object_info, 1);
+  aisfetch_object_info_get (r, info);
+  src->size = aisfetch_size (r);
+  src->cs = info->chunk_size ? info->chunk_size : AISFETCH_DEFAULT_CHUNK_SIZE;
+  src->nslots = info->slots;
+  g_free (info);
+  src->win = NULL;
+  src->win_start = src->win_len = 0;
+  src->read_pos = 0;
+  src->read_stop = src->size;
+  src->seg_stop = G_MAXUINT64;
+  src->pull_ra = 0;
+
+  GST_OBJECT_LOCK (src);
+  src->reader = reader;
+  GST_OBJECT_UNLOCK (src);
+
+  gst_ais_src_post_object_message (src, location, r);
+
+  g_free (location);
+  g_free (endpoint);
+  g_free (token);
+  g_free (ca_file);
+  g_free (user_agent);
+  g_ptr_array_unref (headers);
+  return TRUE;
+
+failed:
+  g_free (location);
+  g_free (endpoint);
+  g_free (token);
+  g_free (ca_file);
+  g_free (user_agent);
+  g_ptr_array_unref (headers);
+  return FALSE;
+}
+
+static void
+gst_ais_src_drop_window (GstAisSrc * src)
+{
+  if (src->win) {
+    gst_memory_unref (src->win);
+    src->win = NULL;
+  }
+  src->win_start = src->win_len = 0;
+}
+
+static gboolean
+gst_ais_src_stop (GstBaseSrc * bsrc)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  GstAisReader *reader;
+  GstStructure *stats;
+
+  gst_ais_src_drop_window (src);
+
+  GST_OBJECT_LOCK (src);
+  reader = src->reader;
+  GST_OBJECT_UNLOCK (src);
+  if (!reader)
+    return TRUE;
+
+  stats = gst_ais_src_get_stats (src);
+  GST_DEBUG_OBJECT (src, "closing: %" GST_PTR_FORMAT, stats);
+
+  GST_OBJECT_LOCK (src);
+  src->reader = NULL;
+  if (src->last_stats)
+    gst_structure_free (src->last_stats);
+  src->last_stats = stats;
+  GST_OBJECT_UNLOCK (src);
+
+  /* Buffers downstream may still wrap slots and keep the reader open: let
+   * the workers fetch nothing more meanwhile (an empty window aborts the
+   * ranges in flight), and close when the last reference goes. */
+  aisfetch_seek_range (reader->r, 0, 0, NULL);
+  gst_ais_reader_unref (reader);
+  return TRUE;
+}
+
+/* ---- queries and seeking ---- */
+
+static gboolean
+gst_ais_src_get_size (GstBaseSrc * bsrc, guint64 * size)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  gboolean open;
+
+  GST_OBJECT_LOCK (src);
+  open = src->reader != NULL;
+  GST_OBJECT_UNLOCK (src);
+  if (!open)
+    return FALSE;
+  *size = src->size;
+  return TRUE;
+}
+
+static gboolean
+gst_ais_src_is_seekable (GstBaseSrc * bsrc)
+{
+  return TRUE;
+}
+
+/* the reader of the streaming thread: valid between start() and stop() */
+static aisfetch_reader *
+gst_ais_src_r (GstAisSrc * src)
+{
+  return src->reader->r;
+}
+
+static gboolean
+gst_ais_src_reposition (GstAisSrc * src, guint64 offset, guint64 stop)
+{
+  aisfetch_error err;
+
+  memset (&err, 0, sizeof err);
+  if (offset > src->size)
+    offset = src->size;
+  if (stop < offset)
+    stop = offset;
+  if (aisfetch_seek_range (gst_ais_src_r (src), offset, stop, &err)) {
+    GST_ELEMENT_ERROR (src, RESOURCE, SEEK, (NULL),
+        ("cannot seek to %" G_GUINT64_FORMAT ": %s", offset, err.message));
+    return FALSE;
+  }
+  src->read_pos = offset;
+  src->read_stop = MIN (stop, src->size);
+  return TRUE;
+}
+
+static gboolean
+gst_ais_src_do_seek (GstBaseSrc * bsrc, GstSegment * segment)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  guint64 start, stop;
+
+  if (src->reader == NULL)
+    return FALSE;
+  if (segment->format != GST_FORMAT_BYTES)
+    return FALSE;
+
+  start = segment->start;
+  stop = segment->stop == (guint64) - 1 ? G_MAXUINT64 : segment->stop;
+  GST_DEBUG_OBJECT (src, "seek to %" G_GUINT64_FORMAT " stop %" G_GINT64_FORMAT,
+      start, segment->stop);
+
+  gst_ais_src_drop_window (src);
+  src->seg_stop = stop;
+  if (!GST_BASE_SRC_CLASS (parent_class)->do_seek (bsrc, segment))
+    return FALSE;
+  return gst_ais_src_reposition (src, start, stop);
+}
+
+static gboolean
+gst_ais_src_unlock (GstBaseSrc * bsrc)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  GstAisReader *reader;
+
+  GST_OBJECT_LOCK (src);
+  reader = gst_ais_src_get_reader_locked (src);
+  GST_OBJECT_UNLOCK (src);
+  GST_LOG_OBJECT (src, "unlock");
+  if (reader) {
+    aisfetch_cancel (reader->r);
+    gst_ais_reader_unref (reader);
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_ais_src_unlock_stop (GstBaseSrc * bsrc)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  GstAisReader *reader;
+
+  GST_OBJECT_LOCK (src);
+  reader = gst_ais_src_get_reader_locked (src);
+  GST_OBJECT_UNLOCK (src);
+  GST_LOG_OBJECT (src, "unlock_stop");
+  if (reader) {
+    aisfetch_cancel_clear (reader->r);
+    gst_ais_reader_unref (reader);
+  }
+  return TRUE;
+}
+
+/* ---- data ---- */
+
+/* Takes the next chunk from the reader into the window: wrapped when at
+ * most half the slots are held downstream, else copied and given back. */
+static GstFlowReturn
+gst_ais_src_next_chunk (GstAisSrc * src)
+{
+  aisfetch_reader *r = gst_ais_src_r (src);
+  aisfetch_chunk c;
+  aisfetch_error err;
+  aisfetch_errkind k;
+  GstMemory *mem;
+  gboolean copy;
+
+  memset (&err, 0, sizeof err);
+  k = aisfetch_next (r, &c, &err);
+  if (k == AISFETCH_E_CANCELLED) {
+    GST_DEBUG_OBJECT (src, "cancelled");
+    return GST_FLOW_FLUSHING;
+  }
+  if (k != AISFETCH_OK) {
+    gst_ais_src_post_error_now (src, &err);
+    return GST_FLOW_ERROR;
+  }
+  if (c.len == 0) {
+    GST_DEBUG_OBJECT (src, "end of the window at %" G_GUINT64_FORMAT,
+        (guint64) c.offset);
+    return GST_FLOW_EOS;
+  }
+
+  copy = aisfetch_slots_held (r) * 2 > src->nslots;
+  if (copy) {
+    GstMapInfo map;
+
+    mem = gst_allocator_alloc (NULL, c.len, NULL);
+    if (!mem || !gst_memory_map (mem, &map, GST_MAP_WRITE)) {
+      aisfetch_release (r, &c);
+      if (mem)
+        gst_memory_unref (mem);
+      GST_ELEMENT_ERROR (src, RESOURCE, FAILED, (NULL),
+          ("cannot allocate %" G_GSIZE_FORMAT " bytes", (gsize) c.len));
+      return GST_FLOW_ERROR;
+    }
+    memcpy (map.data, c.data, c.len);
+    gst_memory_unmap (mem, &map);
+    aisfetch_release (r, &c);
+  } else {
+    GstAisLease *lease = g_new (GstAisLease, 1);
+
+    lease->reader = gst_ais_reader_ref (src->reader);
+    lease->chunk = c;
+    mem = gst_memory_new_wrapped (GST_MEMORY_FLAG_READONLY,
+        (gpointer) c.data, c.len, 0, c.len, lease, gst_ais_lease_free);
+  }
+
+  GST_OBJECT_LOCK (src);
+  if (copy)
+    src->chunks_copied++;
+  else
+    src->chunks_wrapped++;
+  GST_OBJECT_UNLOCK (src);
+
+  GST_LOG_OBJECT (src, "chunk %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT " (%s)",
+      (guint64) c.offset, (gsize) c.len, copy ? "copied" : "wrapped");
+  src->win = mem;
+  src->win_start = c.offset;
+  src->win_len = c.len;
+  src->read_pos = c.offset + c.len;
+  return GST_FLOW_OK;
+}
+
+/* Pull mode: a read away from the reader's position restarts the window
+ * with a readahead of the chunks asked plus one; while the reads stay
+ * sequential the readahead doubles, up to the ring. */
+static gboolean
+gst_ais_src_pull_plan (GstAisSrc * src, guint64 offset, guint64 need_end)
+{
+  guint64 cs = src->cs;
+  guint64 first = offset / cs;
+  guint64 last = (MAX (need_end, offset + 1) + cs - 1) / cs;   /* exclusive */
+  guint64 max_ra = MAX (src->nslots, 1);
+  guint64 stop;
+  gboolean far = offset != src->read_pos;
+
+  if (far) {
+    src->pull_ra = MIN (last - first + 1, max_ra);
+  } else {
+    if (src->read_stop >= MIN (need_end, src->size) &&
+        (src->read_stop >= src->size ||
+            src->read_stop - offset > (src->pull_ra * cs) / 2))
+      return TRUE;
+    src->pull_ra = MIN (MAX (src->pull_ra * 2, 1), max_ra);
+  }
+  stop = MAX (last, first + src->pull_ra) * cs;
+  stop = MIN (stop, src->size);
+  if (!far && stop <= src->read_stop)
+    return TRUE;
+  GST_LOG_OBJECT (src, "%s read at %" G_GUINT64_FORMAT ": window to %"
+      G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " chunks)",
+      far ? "far" : "sequential", offset, stop, src->pull_ra);
+  return gst_ais_src_reposition (src, offset, stop);
+}
+
+/* Makes the window start at offset (and, in pull mode, lets the reader
+ * fetch up to need_end). */
+static GstFlowReturn
+gst_ais_src_fill_window (GstAisSrc * src, guint64 offset, guint64 need_end,
+    gboolean pull)
+{
+  gst_ais_src_drop_window (src);
+  if (pull) {
+    if (!gst_ais_src_pull_plan (src, offset, need_end))
+      return GST_FLOW_ERROR;
+  } else if (offset != src->read_pos) {
+    GST_DEBUG_OBJECT (src, "offset %" G_GUINT64_FORMAT " is not the reader's "
+        "position %" G_GUINT64_FORMAT ": seeking", offset, src->read_pos);
+    if (!gst_ais_src_reposition (src, offset, src->seg_stop))
+      return GST_FLOW_ERROR;
+  }
+  return gst_ais_src_next_chunk (src);
+}
+
+static gboolean
+gst_ais_src_in_window (GstAisSrc * src, guint64 offset)
+{
+  return src->win && offset >= src->win_start &&
+      offset < src->win_start + src->win_len;
+}
+
+/* Pull mode, a read across chunks: copies into one buffer. */
+static GstFlowReturn
+gst_ais_src_gather (GstAisSrc * src, guint64 offset, guint length,
+    GstBuffer ** out)
+{
+  GstBuffer *buf;
+  GstMapInfo map;
+  GstFlowReturn ret = GST_FLOW_OK;
+  guint64 pos = offset;
+  gsize done = 0;
+
+  buf = gst_buffer_new_allocate (NULL, length, NULL);
+  if (!buf || !gst_buffer_map (buf, &map, GST_MAP_WRITE)) {
+    if (buf)
+      gst_buffer_unref (buf);
+    GST_ELEMENT_ERROR (src, RESOURCE, FAILED, (NULL),
+        ("cannot allocate %u bytes", length));
+    return GST_FLOW_ERROR;
+  }
+  while (done < length) {
+    GstMapInfo wmap;
+    gsize n;
+
+    if (!gst_ais_src_in_window (src, pos)) {
+      ret = gst_ais_src_fill_window (src, pos, offset + length, TRUE);
+      if (ret != GST_FLOW_OK)
+        break;
+    }
+    n = MIN (length - done, src->win_start + src->win_len - pos);
+    if (!gst_memory_map (src->win, &wmap, GST_MAP_READ)) {
+      ret = GST_FLOW_ERROR;
+      GST_ELEMENT_ERROR (src, RESOURCE, FAILED, (NULL),
+          ("cannot map a chunk"));
+      break;
+    }
+    memcpy (map.data + done, wmap.data + (pos - src->win_start), n);
+    gst_memory_unmap (src->win, &wmap);
+    done += n;
+    pos += n;
+  }
+  gst_buffer_unmap (buf, &map);
+
+  if (ret == GST_FLOW_EOS && done > 0)
+    ret = GST_FLOW_OK;
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref (buf);
+    return ret;
+  }
+  gst_buffer_set_size (buf, done);
+  *out = buf;
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset, guint length,
+    GstBuffer ** buffer)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  gboolean pull = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc)) == GST_PAD_MODE_PULL;
+  GstBuffer *buf;
+  GstFlowReturn ret;
+
+  if (offset >= src->size)
+    return GST_FLOW_EOS;
+  if (length == 0) {
+    buf = gst_buffer_new ();
+    goto done;
+  }
+  if (length > src->size - offset)
+    length = (guint) (src->size - offset);
+
+  if (!gst_ais_src_in_window (src, offset)) {
+    ret = gst_ais_src_fill_window (src, offset, offset + length, pull);
+    if (ret != GST_FLOW_OK) {
+      if (ret == GST_FLOW_EOS && pull && offset < src->size) {
+        /* cannot happen: the reader stops only where it was told to */
+        GST_ELEMENT_ERROR (src, RESOURCE, READ, (NULL),
+            ("the reader ended early at %" G_GUINT64_FORMAT, offset));
+        return GST_FLOW_ERROR;
+      }
+      return ret;
+    }
+  }
+
+  if (!pull || offset + length <= src->win_start + src->win_len) {
+    guint64 n = MIN (length, src->win_start + src->win_len - offset);
+
+    buf = gst_buffer_new ();
+    gst_buffer_append_memory (buf, gst_memory_share (src->win,
+            (gssize) (offset - src->win_start), (gssize) n));
+  } else {
+    ret = gst_ais_src_gather (src, offset, length, &buf);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+
+done:
+  GST_BUFFER_OFFSET (buf) = offset;
+  GST_BUFFER_OFFSET_END (buf) = offset + gst_buffer_get_size (buf);
+  GST_LOG_OBJECT (src, "%s buffer %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT,
+      pull ? "pull" : "push", offset, gst_buffer_get_size (buf));
+  *buffer = buf;
+  return GST_FLOW_OK;
+}
+
+/* ---- URI handler ---- */
+
+static GstURIType
+gst_ais_src_uri_get_type (GType type)
+{
+  return GST_URI_SRC;
+}
+
+static const gchar *const *
+gst_ais_src_uri_get_protocols (GType type)
+{
+  static const gchar *protocols[] = { "ais", "s3", "gs", "az", "oc", NULL };
+
+  return protocols;
+}
+
+static const gchar *
+gst_ais_src_scheme_of (const gchar * provider)
+{
+  static const struct
+  {
+    const gchar *provider, *scheme;
+  } map[] = {
+    {"ais", "ais"}, {"aws", "s3"}, {"gcp", "gs"}, {"azure", "az"}, {"oci", "oc"}
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (map); i++)
+    if (strcmp (provider, map[i].provider) == 0)
+      return map[i].scheme;
+  return "ais";
+}
+
+/* "ais://BUCKET/OBJECT" with the path percent-encoded, or NULL */
+static gchar *
+gst_ais_src_location_to_uri (const gchar * location)
+{
+  aisfetch_uri *u;
+  gchar *path, *escaped, *uri = NULL;
+
+  if (!location)
+    return NULL;
+  u = g_new0 (aisfetch_uri, 1);
+  if (aisfetch_uri_parse (location, u, NULL) == AISFETCH_OK) {
+    if (u->ns_uuid[0] || u->ns_name[0])
+      path = g_strdup_printf ("@%s%s%s/%s/%s", u->ns_uuid,
+          u->ns_name[0] ? "#" : "", u->ns_name, u->bucket, u->object);
+    else
+      path = g_strdup_printf ("%s/%s", u->bucket, u->object);
+    escaped = g_uri_escape_string (path, G_URI_RESERVED_CHARS_ALLOWED_IN_PATH,
+        FALSE);
+    uri = g_strdup_printf ("%s://%s", gst_ais_src_scheme_of (u->provider),
+        escaped);
+    g_free (escaped);
+    g_free (path);
+  }
+  g_free (u);
+  return uri;
+}
+
+static gchar *
+gst_ais_src_uri_get_uri (GstURIHandler * handler)
+{
+  GstAisSrc *src = GST_AIS_SRC (handler);
+  gchar *location, *uri;
+
+  GST_OBJECT_LOCK (src);
+  location = g_strdup (src->location);
+  GST_OBJECT_UNLOCK (src);
+  uri = gst_ais_src_location_to_uri (location);
+  g_free (location);
+  return uri;
+}
+
+static gboolean
+gst_ais_src_uri_set_uri (GstURIHandler * handler, const gchar * uri,
+    GError ** error)
+{
+  GstAisSrc *src = GST_AIS_SRC (handler);
+  aisfetch_uri *u;
+  aisfetch_error err;
+  gchar *location;
+  gboolean ok;
+
+  if (uri == NULL || strstr (uri, "://") == NULL) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Invalid AIStore URI '%s' (expected ais://BUCKET/OBJECT)",
+        GST_STR_NULL (uri));
+    return FALSE;
+  }
+  location = g_uri_unescape_string (uri, NULL);
+  if (location == NULL) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Invalid percent-encoding in URI '%s'", uri);
+    return FALSE;
+  }
+  u = g_new0 (aisfetch_uri, 1);
+  memset (&err, 0, sizeof err);
+  ok = aisfetch_uri_parse (location, u, &err) == AISFETCH_OK;
+  g_free (u);
+  if (!ok) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        "Invalid AIStore URI '%s': %s", uri, err.message);
+    g_free (location);
+    return FALSE;
+  }
+  ok = gst_ais_src_set_location (src, location, error);
+  g_free (location);
+  return ok;
+}
+
+static void
+gst_ais_src_uri_handler_init (gpointer g_iface, gpointer iface_data)
+{
+  GstURIHandlerInterface *iface = (GstURIHandlerInterface *) g_iface;
+
+  iface->get_type = gst_ais_src_uri_get_type;
+  iface->get_protocols = gst_ais_src_uri_get_protocols;
+  iface->get_uri = gst_ais_src_uri_get_uri;
+  iface->set_uri = gst_ais_src_uri_set_uri;
+}
