@@ -1176,6 +1176,8 @@ gst_ais_src_next_chunk (GstAisSrc * src)
   aisfetch_errkind k;
   GstMemory *mem;
   gboolean copy;
+  guint64 offset;
+  gsize len;
 
   memset (&err, 0, sizeof err);
   k = aisfetch_next (r, &c, &err);
@@ -1193,6 +1195,9 @@ gst_ais_src_next_chunk (GstAisSrc * src)
     return GST_FLOW_EOS;
   }
 
+  /* aisfetch_release() clears the chunk */
+  offset = c.offset;
+  len = c.len;
   copy = aisfetch_slots_held (r) * 2 > src->nslots;
   if (copy) {
     GstMapInfo map;
@@ -1226,11 +1231,11 @@ gst_ais_src_next_chunk (GstAisSrc * src)
   GST_OBJECT_UNLOCK (src);
 
   GST_LOG_OBJECT (src, "chunk %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT " (%s)",
-      (guint64) c.offset, (gsize) c.len, copy ? "copied" : "wrapped");
+      offset, len, copy ? "copied" : "wrapped");
   src->win = mem;
-  src->win_start = c.offset;
-  src->win_len = c.len;
-  src->read_pos = c.offset + c.len;
+  src->win_start = offset;
+  src->win_len = len;
+  src->read_pos = offset + len;
   return GST_FLOW_OK;
 }
 

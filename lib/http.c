@@ -113,7 +113,7 @@ static const char *json_string(const char *p, const char *end, char *out, size_t
       }
     }
     if (out && o + 1 < n)
-      out[o] = (char)(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+      out[o] = (char)(c < 0x20 ? ' ' : c); /* one line, no control characters */
     o++;
   }
   return NULL;

@@ -7,6 +7,9 @@
 #include <time.h>
 
 static void vseterr(aisfetch_error *err, aisfetch_errkind kind, int http_status, const char *fmt,
+                    va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void vseterr(aisfetch_error *err, aisfetch_errkind kind, int http_status, const char *fmt,
                     va_list ap)
 {
   if (!err)

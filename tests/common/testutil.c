@@ -385,10 +385,14 @@ int tu_count_fds(void)
 
 int tu_count_children(void)
 {
+  return tu_count_children_of(getpid());
+}
+
+int tu_count_children_of(pid_t me)
+{
   DIR *d = opendir("/proc");
   int n = 0;
   struct dirent *de;
-  pid_t me = getpid();
   if (!d)
     return -1;
   while ((de = readdir(d))) {

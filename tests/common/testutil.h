@@ -68,7 +68,8 @@ void tu_gen(uint64_t seed, uint64_t off, void *buf, size_t len);
 int64_t tu_gen_cmp(uint64_t seed, uint64_t off, const void *buf, size_t len);
 
 int tu_count_fds(void);
-int tu_count_children(void); /* aisfetch-worker children of this process */
+int tu_count_children(void);
+int tu_count_children_of(pid_t parent); /* aisfetch-worker children of this process */
 /* waits up to ms for no children; returns the count left */
 int tu_wait_no_children(int ms);
 char *tu_mkdtemp(void);
