@@ -186,6 +186,7 @@ struct _GstAisSrc
   guint64 read_stop;            /* the stop the reader was given */
   guint64 seg_stop;             /* push mode: stop of the segment, or G_MAXUINT64 */
   guint64 pull_ra;              /* pull mode: readahead in chunks */
+  gboolean idle;                /* the window is empty until the first read */
 };
 
 static GstStaticPadTemplate srctemplate = GST_STATIC_PAD_TEMPLATE ("src",
@@ -950,9 +951,11 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   g_ptr_array_add (headers, NULL);
 
   if (location == NULL || *location == '\0') {
-    GST_ELEMENT_ERROR (src, RESOURCE, SETTINGS,
-        ("No object location given (set 'location', e.g. ais://BUCKET/OBJECT)."),
-        (NULL));
+    memset (&err, 0, sizeof err);
+    err.kind = AISFETCH_E_ARG;
+    g_strlcpy (err.message, "no object location given (set 'location', "
+        "e.g. ais://BUCKET/OBJECT)", sizeof err.message);
+    gst_ais_src_post_error (src, &err, NULL);
     goto failed;
   }
 
@@ -984,10 +987,16 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   g_free (info);
   src->win = NULL;
   src->win_start = src->win_len = 0;
-  src->read_pos = 0;
-  src->read_stop = src->size;
   src->seg_stop = G_MAXUINT64;
   src->pull_ra = 0;
+  /* Fetch nothing until the first read or seek: basesrc also starts and
+   * stops a source just to learn whether it can work in pull mode (playbin
+   * does that twice), and those probes should cost a HEAD, not a window of
+   * ranges. */
+  aisfetch_seek_range (r, 0, 0, NULL);
+  src->read_pos = 0;
+  src->read_stop = 0;
+  src->idle = TRUE;
 
   GST_OBJECT_LOCK (src);
   src->reader = reader;
@@ -1103,6 +1112,7 @@ gst_ais_src_reposition (GstAisSrc * src, guint64 offset, guint64 stop)
   }
   src->read_pos = offset;
   src->read_stop = MIN (stop, src->size);
+  src->idle = FALSE;
   return TRUE;
 }
 
@@ -1250,7 +1260,7 @@ gst_ais_src_pull_plan (GstAisSrc * src, guint64 offset, guint64 need_end)
   guint64 last = (MAX (need_end, offset + 1) + cs - 1) / cs;   /* exclusive */
   guint64 max_ra = MAX (src->nslots, 1);
   guint64 stop;
-  gboolean far = offset != src->read_pos;
+  gboolean far = src->idle || offset != src->read_pos;
 
   if (far) {
     src->pull_ra = MIN (last - first + 1, max_ra);
@@ -1281,7 +1291,7 @@ gst_ais_src_fill_window (GstAisSrc * src, guint64 offset, guint64 need_end,
   if (pull) {
     if (!gst_ais_src_pull_plan (src, offset, need_end))
       return GST_FLOW_ERROR;
-  } else if (offset != src->read_pos) {
+  } else if (src->idle || offset != src->read_pos) {
     GST_DEBUG_OBJECT (src, "offset %" G_GUINT64_FORMAT " is not the reader's "
         "position %" G_GUINT64_FORMAT ": seeking", offset, src->read_pos);
     if (!gst_ais_src_reposition (src, offset, src->seg_stop))

@@ -71,7 +71,8 @@ typedef struct {
   const char *uri;
   const char *endpoint;          /* NULL: $AIS_ENDPOINT, else AISFETCH_DEFAULT_ENDPOINT */
 
-  unsigned num_workers;          /* 1..256; default 8; never more than the chunks */
+  unsigned num_workers;          /* 1..256; default 8; never more than the chunks (an
+                                    object of one chunk is read by one thread, no process) */
   size_t chunk_size;             /* 0: the object's max chunk size, else 8 MiB; 4 KiB..256 MiB */
   unsigned slots;                /* 0: 2 x num_workers; 1..1024 */
   aisfetch_worker_mode worker_mode;
@@ -124,6 +125,7 @@ typedef struct {
   uint64_t redirects;      /* redirects followed */
   uint64_t respawns;       /* workers restarted after dying */
   uint64_t restarts;       /* window restarts (seeks, far random reads) */
+  uint64_t hedges;         /* second requests for a range that lagged behind its peers */
   double elapsed_s;        /* since open */
   unsigned num_workers;
   uint64_t worker_busy_ns[AISFETCH_MAX_WORKERS]; /* per-worker time spent on ranges */

@@ -41,6 +41,8 @@ typedef struct {
   unsigned holds;     /* chunks handed to the caller and not yet released */
   uint64_t lease;     /* bumped at every new fetch into the slot */
   unsigned deaths;    /* workers that died fetching this chunk */
+  uint64_t started;   /* when the fetch was sent */
+  int hedge;          /* a second fetch of a chunk another slot is fetching too */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
@@ -92,6 +94,7 @@ struct aisfetch_reader {
   uint64_t rr_end;    /* end of the last read_range, to spot sequential access */
   uint64_t next_job;
   char target_url[AISF_URL_MAX];
+  uint64_t avg_ns;    /* moving average of a full range's fetch time */
   int has_fatal;
   aisfetch_error fatal;
   aisfetch_stats st;
@@ -258,12 +261,18 @@ static int needed(const aisfetch_reader *r, uint64_t c)
   return c >= r->pos / r->cs && c < window_end(r);
 }
 
+/* The slot holding chunk c, best first: ready, then fetching, then failed
+ * (a hedged chunk can be in two slots at once). */
 static int find_slot(const aisfetch_reader *r, uint64_t c)
 {
-  for (unsigned i = 0; i < r->nslots; i++)
-    if (r->slots[i].state != SLOT_FREE && r->slots[i].chunk == c)
-      return (int)i;
-  return -1;
+  static const int rank[] = {[SLOT_FREE] = 0, [SLOT_FETCHING] = 2, [SLOT_READY] = 3, [SLOT_FAILED] = 1};
+  int best = -1;
+  for (unsigned i = 0; i < r->nslots; i++) {
+    const slot_t *s = &r->slots[i];
+    if (s->state != SLOT_FREE && s->chunk == c && (best < 0 || rank[s->state] > rank[r->slots[best].state]))
+      best = (int)i;
+  }
+  return best;
 }
 
 static void set_fatal(aisfetch_reader *r, const aisfetch_error *e)
@@ -301,7 +310,7 @@ static void worker_died(aisfetch_reader *r, unsigned i)
   w->respawn_at = aisf_now_ns() + delay;
 }
 
-static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c)
+static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
   slot_t *s = &r->slots[si];
@@ -316,12 +325,59 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c)
   s->state = SLOT_FETCHING;
   s->chunk = c;
   s->lease++;
+  s->started = aisf_now_ns();
+  s->hedge = hedge;
   w->busy = 1;
   w->abort_sent = 0;
   w->job_id = job.job_id;
   w->slot = si;
   if (send(w->fd, &job, sizeof job, MSG_NOSIGNAL) != (ssize_t)sizeof job)
     worker_died(r, wi);
+}
+
+/* a free slot, else the least useful idle one; -1 if none */
+static int pick_slot(const aisfetch_reader *r)
+{
+  int best = -1;
+  for (unsigned s = 0; s < r->nslots; s++) {
+    const slot_t *sl = &r->slots[s];
+    if (sl->state == SLOT_FETCHING || sl->holds)
+      continue;
+    if (sl->state == SLOT_FREE)
+      return (int)s;
+    if (needed(r, sl->chunk))
+      continue;
+    if (best < 0 || sl->chunk < r->slots[best].chunk)
+      best = (int)s;
+  }
+  return best;
+}
+
+/* The first chunks in order that are still being fetched, long after a range
+ * normally takes: fetch them a second time; the first answer wins. */
+static int hedge_candidate(const aisfetch_reader *r, uint64_t *chunk)
+{
+  if (!r->avg_ns || r->nworkers < 2)
+    return 0;
+  uint64_t now = aisf_now_ns();
+  uint64_t late = 2 * r->avg_ns > 50000000u ? 2 * r->avg_ns : 50000000u;
+  uint64_t c = r->pos / r->cs, end = window_end(r);
+  for (unsigned k = 0; k < 2 && c + k < end; k++) {
+    int copies = 0, slow = -1;
+    for (unsigned i = 0; i < r->nslots; i++) {
+      const slot_t *sl = &r->slots[i];
+      if (sl->chunk != c + k || sl->state == SLOT_FREE)
+        continue;
+      copies++;
+      if (sl->state == SLOT_FETCHING && now - sl->started > late)
+        slow = (int)i;
+    }
+    if (copies == 1 && slow >= 0) {
+      *chunk = c + k;
+      return 1;
+    }
+  }
+  return 0;
 }
 
 static void schedule(aisfetch_reader *r)
@@ -344,28 +400,58 @@ static void schedule(aisfetch_reader *r)
     worker_t *w = &r->wk[i];
     if (w->fd < 0 || w->busy)
       continue;
+    int best = pick_slot(r);
+    uint64_t h;
+    if (hedge_candidate(r, &h)) {
+      /* the ring may be full of readahead behind the straggler: give up the
+       * farthest chunk, it is fetched again later */
+      for (unsigned k = 0; best < 0 && k < r->nslots; k++) {
+        const slot_t *sl = &r->slots[k];
+        if (sl->state == SLOT_READY && !sl->holds && sl->chunk > h)
+          best = (int)k;
+      }
+      for (unsigned k = 0; k < r->nslots; k++) {
+        const slot_t *sl = &r->slots[k];
+        if (best >= 0 && r->slots[best].state == SLOT_READY && sl->state == SLOT_READY &&
+            !sl->holds && sl->chunk > r->slots[best].chunk)
+          best = (int)k;
+      }
+      if (best < 0)
+        return;
+      r->st.hedges++;
+      send_job(r, i, (unsigned)best, h, 1);
+      continue;
+    }
+    if (best < 0)
+      return;
     while (c < end && find_slot(r, c) >= 0)
       c++;
     if (c >= end)
       return;
-    /* a free slot, else the least useful idle one */
-    int best = -1;
-    for (unsigned s = 0; s < r->nslots; s++) {
-      slot_t *sl = &r->slots[s];
-      if (sl->state == SLOT_FETCHING || sl->holds)
-        continue;
-      if (sl->state == SLOT_FREE) {
-        best = (int)s;
-        break;
+    send_job(r, i, (unsigned)best, c, 0);
+  }
+}
+
+/* the other fetches of chunk c than slot keep: abort or drop them */
+static void drop_copies(aisfetch_reader *r, uint64_t c, unsigned keep)
+{
+  for (unsigned i = 0; i < r->nslots; i++) {
+    slot_t *s = &r->slots[i];
+    if (i == keep || s->chunk != c)
+      continue;
+    if (s->state == SLOT_FAILED && !s->holds)
+      s->state = SLOT_FREE;
+    if (s->state != SLOT_FETCHING)
+      continue;
+    for (unsigned k = 0; k < r->nworkers; k++) {
+      worker_t *w = &r->wk[k];
+      if (w->fd >= 0 && w->busy && w->slot == i && !w->abort_sent) {
+        aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = w->job_id};
+        w->abort_sent = 1;
+        if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
+          worker_died(r, k);
       }
-      if (needed(r, sl->chunk))
-        continue;
-      if (best < 0 || sl->chunk < r->slots[best].chunk)
-        best = (int)s;
     }
-    if (best < 0)
-      return;
-    send_job(r, i, (unsigned)best, c);
   }
 }
 
@@ -374,7 +460,8 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
   worker_t *w = &r->wk[i];
   if (!w->busy || res->job_id != w->job_id)
     return;
-  slot_t *s = &r->slots[w->slot];
+  unsigned si = w->slot;
+  slot_t *s = &r->slots[si];
   w->busy = 0;
   w->busy_ns += res->busy_ns;
   r->st.redirects += res->redirects;
@@ -387,9 +474,17 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
     r->st.ranges++;
     if (res->url[0])
       aisf_strlcpy(r->target_url, res->url, sizeof r->target_url);
+    if (res->bytes == r->cs && res->tries == 1 && !s->hedge) {
+      uint64_t d = aisf_now_ns() - s->started;
+      r->avg_ns = r->avg_ns ? (r->avg_ns * 7 + d) / 8 : d;
+    }
+    drop_copies(r, s->chunk, si);
   } else if (res->kind == AISFETCH_E_CANCELLED) {
     s->state = SLOT_FREE;
   } else {
+    /* kept even while another fetch of the chunk is in flight: a reader
+     * waits for that one (ready ranks above failed), and the chunk is not
+     * hedged again */
     s->state = SLOT_FAILED;
     s->err.kind = (aisfetch_errkind)res->kind;
     s->err.http_status = res->http_status;
@@ -441,6 +536,17 @@ static void *dispatcher(void *arg)
       }
     }
     schedule(r);
+    /* an idle worker beside a range in flight: look again soon, to hedge
+     * that range if it lags */
+    if (r->avg_ns && !r->has_fatal) {
+      int idle = 0, fetching = 0;
+      for (unsigned i = 0; i < r->nworkers; i++)
+        idle += r->wk[i].fd >= 0 && !r->wk[i].busy;
+      for (unsigned i = 0; i < r->nslots; i++)
+        fetching += r->slots[i].state == SLOT_FETCHING;
+      if (idle && fetching && (timeout < 0 || timeout > 20))
+        timeout = 20;
+    }
     pfd[0].fd = r->wake_fd;
     pfd[0].events = POLLIN;
     for (unsigned i = 0; i < r->nworkers; i++) {
@@ -694,6 +800,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->nchunks = (r->size + r->cs - 1) / r->cs;
   unsigned want = o->num_workers ? o->num_workers : 8;
   r->nworkers = r->nchunks < want ? (unsigned)r->nchunks : want;
+  if (r->nchunks == 1)
+    r->mode = AISFETCH_WORKER_THREAD; /* one plain GET: a process would cost more than it */
   r->nslots = o->slots ? o->slots : 2 * r->nworkers;
   if (r->nslots > r->nchunks)
     r->nslots = (unsigned)r->nchunks;

@@ -344,8 +344,14 @@ static void test_errors(void)
          e.message, e.server_message);
   /* a worker helper that does not exist is a precise error */
   o.uri = "ais://b/all";
+  o.chunk_size = 64 * KiB;
   o.worker_path = "/nonexistent/aisfetch-worker";
-  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_SYSTEM && strstr(e.message, "helper"));
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_SYSTEM && strstr(e.message, "helper") && !r);
+  aisfetch_close(r);
+  /* one chunk needs no helper: a thread does the one GET */
+  o.chunk_size = 0;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  aisfetch_close(r);
   CHECK(tu_count_children() == 0);
 }
 
