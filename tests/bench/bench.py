@@ -1,0 +1,665 @@
+#!/usr/bin/python3
+"""The benchmark suite: aissrc and aisfetch against curl, aria2c and souphttpsrc.
+
+Started by tests/bench/run.sh, which builds everything first.  This script
+starts its own servers (nginx with three shaped ports, the AIStore emulator),
+makes its objects, runs every scenario with the peers interleaved round by
+round, takes medians, and writes docs/bench/results.json, docs/bench/*.csv,
+the plots docs/bench/*.png and docs/benchmarks.md.
+
+Every measured command runs under treemon (CPU of the whole process tree,
+peak memory summed over the tree, wall time) and has a time limit.
+"""
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+MiB = 1 << 20
+GiB = 1 << 30
+CHUNK = 8 * MiB
+WORKERS = [1, 2, 4, 8, 16, 32]
+RATE_B = 50e6          # per-connection cap of scenarios b and straggler, bytes/s
+RTT_B_MS = 10
+RTT_C_MS = 40
+STRAGGLER_RATE = 5e6
+MEM_SLACK = 40e6       # the memory goal: slots x chunk + 40 MB
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def log(*a):
+    print("[bench %s]" % time.strftime("%H:%M:%S"), *a, file=sys.stderr, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def sh(cmd, **kw):
+    return subprocess.run(cmd, shell=isinstance(cmd, str), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, **kw)
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.quick = args.quick
+        self.build = os.path.abspath(args.build)
+        self.tools = os.path.join(self.build, "bench")
+        self.out = os.path.join(ROOT, "docs", "bench")
+        self.runs = []          # every single measurement
+        self.procs = []         # servers
+        self.netns = None
+        self.delay_mode = "server"
+        self.work = None
+        self.env = dict(os.environ)
+        self.env["AISFETCH_WORKER"] = os.path.join(self.build, "lib", "aisfetch-worker")
+        self.env["GST_PLUGIN_PATH"] = os.path.join(self.build, "gst")
+        self.env["GST_REGISTRY"] = os.path.join(self.build, "bench", "gst-registry.bin")
+        self.env.pop("AIS_ENDPOINT", None)
+        self.env.pop("AIS_AUTHN_TOKEN", None)
+        self.env.pop("http_proxy", None)
+        self.env.pop("HTTP_PROXY", None)
+        self.aisfetch = os.path.join(self.build, "tools", "aisfetch")
+        self.have_aissrc = os.path.exists(os.path.join(self.build, "gst", "libgstaistore.so"))
+        n = 2 if self.quick else 5
+        self.rounds = args.rounds or n
+        self.size_a = (512 * MiB if self.quick else GiB)
+        self.size_b = (256 * MiB if self.quick else 512 * MiB)
+        self.size_c = (512 * MiB if self.quick else GiB)
+        self.size_s = (512 * MiB if self.quick else GiB)
+        self.small_rounds = 5 if self.quick else 11
+        self.mem_rounds = 1 if self.quick else 3
+
+    # ---------------------------------------------------------------- setup
+    def wrap(self, cmd):
+        """Runs cmd inside the benchmark's network namespace when there is one."""
+        return (["ip", "netns", "exec", self.netns] + cmd) if self.netns else cmd
+
+    def probe_netem(self):
+        ns = "aisbench-probe-%d" % os.getpid()
+        if sh(["ip", "netns", "add", ns]).returncode != 0:
+            return False, "cannot create a network namespace"
+        try:
+            sh(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+            r = sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root",
+                    "netem", "delay", "1ms"])
+            if r.returncode != 0:
+                return False, r.stdout.strip()
+            return True, ""
+        finally:
+            sh(["ip", "netns", "del", ns])
+
+    def setup_delay(self):
+        want = self.args.delay
+        ok, why = self.probe_netem() if want in ("auto", "netem") else (False, "not asked")
+        if want == "netem" and not ok:
+            sys.exit("tc netem is not available here: %s" % why)
+        self.netem_probe = "works" if ok else "unavailable (%s)" % why
+        if ok:
+            self.delay_mode = "netem"
+        if ok or self.args.netns:
+            self.netns = "aisbench-%d" % os.getpid()
+            r = sh(["ip", "netns", "add", self.netns])
+            if r.returncode != 0:
+                sys.exit("ip netns add: " + r.stdout)
+            with open(os.path.join(self.work, "netns"), "w") as f:
+                f.write(self.netns + "\n")
+            sh(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"])
+        log("round-trip delay: %s (tc netem %s)%s" % (
+            "tc netem on the namespace's loopback" if self.delay_mode == "netem"
+            else "held by the servers before each answer", self.netem_probe,
+            "; servers and clients in network namespace " + self.netns if self.netns else
+            "; servers and clients on the host's loopback"))
+
+    def set_rtt(self, ms):
+        """The round trip of the scenario about to run (netem mode only)."""
+        if self.delay_mode != "netem":
+            return
+        sh(["ip", "netns", "exec", self.netns, "tc", "qdisc", "del", "dev", "lo", "root"])
+        if ms > 0:
+            r = sh(["ip", "netns", "exec", self.netns, "tc", "qdisc", "add", "dev", "lo", "root",
+                    "netem", "delay", "%gms" % (ms / 2.0), "limit", "100000"])
+            if r.returncode != 0:
+                sys.exit("tc netem: " + r.stdout)
+
+    def make_file(self, path, size):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        block = random.Random(size).randbytes(16 * MiB)
+        with open(path, "wb") as f:
+            left = size
+            while left > 0:
+                n = min(left, len(block))
+                f.write(block[:n])
+                left -= n
+
+    def start_nginx(self):
+        d = os.path.join(self.work, "nginx")
+        os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
+        self.www = os.path.join(self.work, "www")
+        objdir = os.path.join(self.www, "v1", "objects", "bench")
+        self.objects = {}
+        for name, size in (("obj-a", self.size_a), ("obj-b", self.size_b), ("obj-c", self.size_c),
+                           ("small-64k", 64 * 1024), ("small-1m", MiB)):
+            if name in ("obj-c",) and self.size_c == self.size_a:
+                os.link(os.path.join(objdir, "obj-a"), os.path.join(objdir, name))
+            else:
+                self.make_file(os.path.join(objdir, name), size)
+            self.objects[name] = size
+        self.port = {k: free_port() for k in ("a", "b", "c")}
+        module = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+        server_delay = self.delay_mode != "netem"
+        if server_delay and not os.path.exists(module):
+            sys.exit("nginx's echo module is missing (Debian: libnginx-mod-http-echo)")
+
+        def shaped(port, rtt_ms, rate):
+            lines = [" server {", "  listen 127.0.0.1:%d%s;" % (port, " sndbuf=256k" if rate else ""),
+                     "  root %s;" % self.www]
+            extra = "limit_rate %d;" % rate if rate else ""
+            if server_delay and rtt_ms:
+                # hold every answer for the round trip, then serve the file
+                lines += ["  location /v1/ { echo_sleep %.3f; echo_exec @obj; }" % (rtt_ms / 1000.0),
+                          "  location @obj { %s }" % extra]
+            elif extra:
+                lines += ["  location /v1/ { %s }" % extra]
+            lines.append(" }")
+            return "\n".join(lines)
+
+        conf = "\n".join([
+            ("load_module %s;" % module) if server_delay else "",
+            "daemon off;", "master_process on;", "worker_processes 2;",
+            "pid %s/nginx.pid;" % d, "error_log %s/error.log;" % d,
+            "events { worker_connections 4096; }",
+            "http {", " access_log off;", " sendfile on;", " tcp_nopush on;",
+            " keepalive_requests 100000;", " keepalive_timeout 120s;",
+            " client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;" % (d, d, d),
+            " uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;" % (d, d),
+            shaped(self.port["a"], 0, 0),
+            shaped(self.port["b"], RTT_B_MS, int(RATE_B)),
+            shaped(self.port["c"], RTT_C_MS, 0),
+            "}", ""])
+        path = os.path.join(d, "nginx.conf")
+        with open(path, "w") as f:
+            f.write(conf)
+        p = subprocess.Popen(self.wrap(["nginx", "-c", path, "-p", d]), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "stderr"), "w"),
+                             start_new_session=True)
+        self.register(p, "nginx")
+        self.nginx_version = sh(["nginx", "-v"]).stdout.strip()
+        for k in ("a", "b", "c"):
+            self.wait_http("http://127.0.0.1:%d/v1/objects/bench/small-64k" % self.port[k], p)
+        log("nginx on ports a=%d b=%d c=%d" % (self.port["a"], self.port["b"], self.port["c"]))
+
+    def start_emulator(self):
+        ready = os.path.join(self.work, "emu.ready")
+        cmd = ["/usr/bin/python3", os.path.join(ROOT, "tools", "ais-emulator.py"), "--port", "0",
+               "--targets", "3", "--quiet", "--ready-file", ready, "--exit-on-stdin-eof"]
+        p = subprocess.Popen(self.wrap(cmd), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(self.work, "emu.stderr"), "w"),
+                             start_new_session=True)
+        self.register(p, "emulator")
+        self.emu_stdin = p.stdin
+        for _ in range(300):
+            if os.path.exists(ready):
+                break
+            if p.poll() is not None:
+                sys.exit("the emulator exited: " + open(os.path.join(self.work, "emu.stderr")).read())
+            time.sleep(0.05)
+        else:
+            sys.exit("the emulator did not start")
+        self.emu = open(ready).read().strip()
+        log("emulator at " + self.emu)
+
+    def register(self, p, name):
+        self.procs.append((p, name))
+        with open(os.path.join(self.work, "pids"), "a") as f:
+            f.write("%d\n" % p.pid)
+
+    def wait_http(self, url, proc):
+        for _ in range(500):
+            if proc.poll() is not None:
+                sys.exit("server exited while starting")
+            r = subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url]),
+                               stdout=subprocess.PIPE, text=True)
+            if r.stdout.strip() == "200":
+                return
+            time.sleep(0.02)
+        sys.exit("server did not answer " + url)
+
+    def emu_call(self, method, path, body=None):
+        """The emulator's control API (through curl, so that it works inside the namespace)."""
+        cmd = ["curl", "-s", "-f", "-X", method, self.emu + path]
+        if body is not None:
+            cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
+        r = subprocess.run(self.wrap(cmd), stdout=subprocess.PIPE, text=True, timeout=120)
+        if r.returncode != 0:
+            raise RuntimeError("emulator %s %s failed (%d)" % (method, path, r.returncode))
+        return json.loads(r.stdout) if r.stdout.strip() else None
+
+    def stop(self):
+        for p, name in self.procs:
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        for p, name in self.procs:
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                p.wait()
+        self.procs = []
+        if self.netns:
+            sh(["ip", "netns", "del", self.netns])
+            self.netns = None
+
+    # ------------------------------------------------------------ measuring
+    def measure(self, cmd, limit_s, pss_ms=0):
+        """Runs cmd under treemon; returns (treemon json, stdout of cmd's tree, stderr)."""
+        full = [os.path.join(self.tools, "treemon"), "-i", "20", "-t", "%g" % limit_s]
+        if pss_ms:
+            full += ["-p", str(pss_ms)]
+        full += ["--"] + cmd
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            subprocess.run(self.wrap(full), stdout=out, stderr=err, env=self.env,
+                           timeout=limit_s + 60)
+            out.seek(0)
+            err.seek(0)
+            lines = out.read().decode(errors="replace").splitlines()
+            errtext = err.read().decode(errors="replace")
+        tm = None
+        other = []
+        for ln in lines:
+            if ln.startswith("{\"t_start_ns\""):
+                tm = json.loads(ln)
+            else:
+                other.append(ln)
+        if tm is None:
+            raise RuntimeError("treemon gave no result for %s: %s" % (cmd, errtext[-500:]))
+        return tm, other, errtext
+
+    def record(self, scenario, tool, workers, rnd, tm, nbytes, extra=None, error=""):
+        r = {"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
+             "bytes": nbytes, "wall_s": tm["wall_s"], "cpu_s": tm["user_s"] + tm["sys_s"],
+             "user_s": tm["user_s"], "sys_s": tm["sys_s"], "mem_peak": tm["mem_peak"],
+             "pss_peak": tm["pss_peak"], "nproc": tm["nproc_peak"], "rc": tm["rc"], "error": error}
+        if tm["rc"] != 0 and not error:
+            r["error"] = "exit status %d" % tm["rc"]
+        r["mbps"] = nbytes / tm["wall_s"] / 1e6 if tm["wall_s"] > 0 and not r["error"] else None
+        r["cpu_per_gb"] = r["cpu_s"] / (nbytes / 1e9) if nbytes and not r["error"] else None
+        if extra:
+            r.update(extra)
+        self.runs.append(r)
+        if r["error"]:
+            log("  %-10s %-12s n=%-3s round %d: FAILED %s" % (scenario, tool, workers, rnd, r["error"]))
+        return r
+
+    def limit_for(self, size, rate):
+        return max(60.0, 8.0 * size / rate + 30)
+
+    # one transfer of a whole object by one tool
+    def run_tool(self, scenario, tool, workers, rnd, url, uri, endpoint, size, rate_hint, pss_ms=0):
+        limit = self.limit_for(size, rate_hint)
+        extra = {}
+        if tool == "curl":
+            cmd = ["curl", "-s", "-f", "-o", "/dev/null", url]
+        elif tool == "aria2c":
+            cmd = ["aria2c", "-x16", "-s16", "-q", "--allow-overwrite=true", "--file-allocation=none",
+                   "--auto-file-renaming=false", "--console-log-level=error", "-d", "/dev", "-o", "null", url]
+        elif tool == "aisfetch":
+            cmd = [self.aisfetch, "-e", endpoint, "-n", str(workers), "-c", str(CHUNK), "-q", "-o",
+                   "/dev/null", uri]
+        elif tool in ("souphttpsrc", "aissrc"):
+            if tool == "souphttpsrc":
+                src = "souphttpsrc location=%s" % url
+            else:
+                src = "aissrc location=%s endpoint=%s num-workers=%d chunk-size=%d" % (
+                    uri, endpoint, workers, CHUNK)
+            cmd = [os.path.join(self.tools, "gstprobe"), "--timeout", "%g" % limit,
+                   src + " ! fakesink name=sink"]
+        else:
+            raise ValueError(tool)
+        try:
+            tm, out, err = self.measure(cmd, limit, pss_ms)
+        except Exception as e:  # noqa: BLE001 - a failed run is recorded, not fatal
+            self.runs.append({"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
+                              "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
+            log("  %s %s n=%s: %s" % (scenario, tool, workers, e))
+            return None
+        error = ""
+        if tool in ("souphttpsrc", "aissrc"):
+            g = None
+            for ln in out:
+                if ln.startswith("{"):
+                    g = json.loads(ln)
+            if not g:
+                error = "gstprobe printed nothing: " + err[-300:]
+            else:
+                if g["error"]:
+                    error = g["error"]
+                elif g["bytes"] != size:
+                    error = "got %d bytes of %d" % (g["bytes"], size)
+                if g["t_first_ns"]:
+                    extra["ttfb_ms"] = (g["t_first_ns"] - tm["t_start_ns"]) / 1e6
+        elif tm["rc"] != 0:
+            error = "exit status %d: %s" % (tm["rc"], err.strip()[-300:])
+        return self.record(scenario, tool, workers, rnd, tm, size, extra, error)
+
+    def run_ttfb(self, scenario, tool, rnd, url, uri, endpoint, workers=8):
+        """Time to the first byte on stdout (curl, aisfetch): the reader stops at the first byte."""
+        if tool == "curl":
+            cmd = ["curl", "-s", "-f", "-o", "-", url]
+        else:
+            cmd = [self.aisfetch, "-e", endpoint, "-n", str(workers), "-c", str(CHUNK), "-q", "-o", "-", uri]
+        sink = os.path.join(self.tools, "sink")
+        t0 = time.monotonic_ns()
+        p1 = subprocess.Popen(self.wrap(cmd), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env)
+        p2 = subprocess.Popen([sink, "--first"], stdin=p1.stdout, stderr=subprocess.PIPE, text=True)
+        p1.stdout.close()
+        try:
+            _, err = p2.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            p2.kill()
+            err = ""
+        try:
+            p1.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p1.kill()
+            p1.wait()
+        try:
+            first = json.loads(err.strip().splitlines()[-1])["first_ns"]
+        except (ValueError, IndexError, KeyError):
+            first = 0
+        r = {"scenario": scenario, "tool": tool, "workers": workers if tool == "aisfetch" else None,
+             "round": rnd, "kind": "ttfb", "ttfb_ms": (first - t0) / 1e6 if first else None,
+             "error": "" if first else "no first byte", "mbps": None, "cpu_per_gb": None}
+        self.runs.append(r)
+        return r
+
+    def run_seek(self, scenario, tool, workers, rnd, url, uri, endpoint, size):
+        target = size // 2 + 4097
+        if tool == "souphttpsrc":
+            src = "souphttpsrc location=%s" % url
+        else:
+            src = "aissrc location=%s endpoint=%s num-workers=%d chunk-size=%d" % (uri, endpoint, workers, CHUNK)
+        cmd = [os.path.join(self.tools, "gstprobe"), "--timeout", "120", "--seek-after", str(64 * MiB),
+               "--seek-to", str(target), src + " ! fakesink name=sink"]
+        r = subprocess.run(self.wrap(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           env=self.env, timeout=180)
+        g = None
+        for ln in r.stdout.splitlines():
+            if ln.startswith("{"):
+                g = json.loads(ln)
+        err = (g or {}).get("error") or ("" if g else "no result: " + r.stderr[-300:])
+        if g and not err and g["seek_offset"] not in (-1, target) and not (0 <= target - g["seek_offset"] < CHUNK):
+            err = "first buffer after the seek at %d, not %d" % (g["seek_offset"], target)
+        rec = {"scenario": scenario, "tool": tool, "workers": workers, "round": rnd, "kind": "seek",
+               "seek_ms": g["seek_ms"] if g and not err else None, "seek_offset": g and g["seek_offset"],
+               "error": err, "mbps": None, "cpu_per_gb": None}
+        self.runs.append(rec)
+        return rec
+
+    # ------------------------------------------------------------ scenarios
+    def peers(self):
+        cfg = [("curl", None), ("aria2c", None), ("souphttpsrc", None)]
+        for n in WORKERS:
+            if self.have_aissrc:
+                cfg.append(("aissrc", n))
+            cfg.append(("aisfetch", n))
+        return cfg
+
+    def scenario_stream(self, name, port_key, obj, rtt_ms, rate):
+        size = self.objects[obj]
+        port = self.port[port_key]
+        endpoint = "http://127.0.0.1:%d" % port
+        url = "%s/v1/objects/bench/%s?provider=ais" % (endpoint, obj)
+        uri = "ais://bench/%s" % obj
+        self.set_rtt(rtt_ms)
+        cfgs = self.peers()
+        log("scenario %s: %d MiB, rtt %g ms, per-connection cap %s, %d rounds x %d configurations" % (
+            name, size // MiB, rtt_ms, "%g MB/s" % (rate / 1e6) if rate else "none", self.rounds, len(cfgs)))
+        hint = rate if rate else 1e9
+        for rnd in range(self.rounds):
+            k = rnd % len(cfgs)
+            for tool, n in cfgs[k:] + cfgs[:k]:      # rotate: no configuration always runs first
+                self.run_tool(name, tool, n, rnd, url, uri, endpoint, size, hint)
+            self.run_ttfb(name, "curl", rnd, url, uri, endpoint)
+            self.run_ttfb(name, "aisfetch", rnd, url, uri, endpoint, 8)
+            if self.have_aissrc:
+                self.run_seek(name, "aissrc", 8, rnd, url, uri, endpoint, size)
+            self.run_seek(name, "souphttpsrc", None, rnd, url, uri, endpoint, size)
+            self.progress(name, rnd)
+
+    def progress(self, name, rnd):
+        rs = [r for r in self.runs if r["scenario"] == name and r.get("round") == rnd and r.get("mbps")]
+        best = max(rs, key=lambda r: r["mbps"]) if rs else None
+        log("  %s round %d/%d done%s" % (name, rnd + 1, self.rounds,
+                                         ", best %s n=%s %.0f MB/s" % (best["tool"], best["workers"], best["mbps"])
+                                         if best else ""))
+
+    def scenario_straggler(self):
+        """As b, on the emulator (per-connection cap and round trip of b), with and
+        without one range answered at 5 MB/s.  The emulator serves a generated object."""
+        size = self.size_s
+        self.set_rtt(RTT_B_MS)
+        self.emu_call("POST", "/_emu/config", {"rtt_ms": 0 if self.delay_mode == "netem" else RTT_B_MS,
+                                               "rate": RATE_B})
+        self.emu_call("PUT", "/_emu/objects/gen/strag?size=%d&seed=5&cksum=none" % size)
+        uri = "ais://gen/strag"
+        slow_off = 4 * CHUNK
+        log("scenario straggler: %d MiB generated on the emulator, rtt %d ms, %g MB/s per connection; "
+            "the range at %d served at %g MB/s" % (size // MiB, RTT_B_MS, RATE_B / 1e6, slow_off, STRAGGLER_RATE / 1e6))
+        cfgs = []
+        for n in (8, 16, 32):
+            for strag in (False, True):
+                cfgs.append(("aisfetch", n, strag))
+        if self.have_aissrc:
+            cfgs += [("aissrc", 16, False), ("aissrc", 16, True)]
+        model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_model.py")
+        if os.path.exists(model):
+            cfgs += [("sdk-model", 16, False), ("sdk-model", 16, True)]
+        for rnd in range(self.rounds):
+            for tool, n, strag in cfgs:
+                self.emu_call("DELETE", "/_emu/faults")
+                if strag:
+                    self.emu_call("POST", "/_emu/faults", {"bucket": "gen", "object": "strag", "node": "target",
+                                                           "method": "GET", "kind": "slow", "rate": STRAGGLER_RATE,
+                                                           "offset": slow_off, "count": 1})
+                scen = "straggler" if strag else "straggler-base"
+                if tool == "sdk-model":
+                    self.run_cmd(scen, tool, n, rnd, ["/usr/bin/python3", model, "-e", self.emu, "-n", str(n),
+                                                       "-c", str(CHUNK), uri], size, self.limit_for(size, 2e8))
+                else:
+                    self.run_tool(scen, tool, n, rnd, None, uri, self.emu, size, 2e8)
+            self.progress("straggler", rnd)
+        self.emu_call("DELETE", "/_emu/faults")
+        self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
+        self.emu_call("DELETE", "/_emu/objects/gen/strag")
+
+    def run_cmd(self, scenario, tool, workers, rnd, cmd, size, limit):
+        try:
+            tm, out, err = self.measure(cmd, limit)
+        except Exception as e:  # noqa: BLE001
+            self.runs.append({"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
+                              "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
+            return None
+        error = "" if tm["rc"] == 0 else "exit status %d: %s" % (tm["rc"], err.strip()[-300:])
+        return self.record(scenario, tool, workers, rnd, tm, size, None, error)
+
+    def scenario_small(self):
+        log("scenario small objects: 64 KiB and 1 MiB, %d rounds" % self.small_rounds)
+        for key, rtt in (("a", 0), ("b", RTT_B_MS)):
+            self.set_rtt(rtt)
+            endpoint = "http://127.0.0.1:%d" % self.port[key]
+            for obj in ("small-64k", "small-1m"):
+                size = self.objects[obj]
+                url = "%s/v1/objects/bench/%s?provider=ais" % (endpoint, obj)
+                uri = "ais://bench/" + obj
+                scen = "small-%s-%s" % (obj.split("-")[1], key)
+                tools = [("curl", None), ("aisfetch", 8), ("souphttpsrc", None)]
+                if self.have_aissrc:
+                    tools.append(("aissrc", 8))
+                for rnd in range(self.small_rounds):
+                    for tool, n in tools:
+                        self.run_tool(scen, tool, n, rnd, url, uri, endpoint, size, 1e8)
+
+    def scenario_memory(self):
+        self.set_rtt(0)
+        self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
+        sizes = [GiB, 8 * GiB]
+        for s in sizes:
+            self.emu_call("PUT", "/_emu/objects/gen/mem-%d?size=%d&seed=9&cksum=none" % (s >> 30, s))
+        cfgs = [("aisfetch", 8), ("aisfetch", 32)]
+        if self.have_aissrc:
+            cfgs.append(("aissrc", 8))
+        log("scenario memory: generated 1 GiB and 8 GiB objects, %d rounds" % self.mem_rounds)
+        for rnd in range(self.mem_rounds):
+            for s in sizes:
+                for tool, n in cfgs:
+                    r = self.run_tool("memory-%dg" % (s >> 30), tool, n, rnd, None, "ais://gen/mem-%d" % (s >> 30),
+                                      self.emu, s, 5e8, pss_ms=250)
+                    if r:
+                        r["mem_limit"] = 2 * n * CHUNK + MEM_SLACK
+        for s in sizes:
+            self.emu_call("DELETE", "/_emu/objects/gen/mem-%d" % (s >> 30))
+
+    def run_all(self):
+        only = set(self.args.only.split(",")) if self.args.only else None
+
+        def want(x):
+            return only is None or x in only
+        t0 = time.time()
+        if want("a"):
+            self.scenario_stream("a", "a", "obj-a", 0, 0)
+        if want("b"):
+            self.scenario_stream("b", "b", "obj-b", RTT_B_MS, RATE_B)
+        if want("c"):
+            self.scenario_stream("c", "c", "obj-c", RTT_C_MS, 0)
+        if want("straggler"):
+            self.scenario_straggler()
+        if want("small"):
+            self.scenario_small()
+        if want("memory"):
+            self.scenario_memory()
+        self.elapsed = time.time() - t0
+
+    # -------------------------------------------------------------- results
+    def machine(self):
+        def first(cmd):
+            r = sh(cmd)
+            return r.stdout.strip().splitlines()[0] if r.stdout.strip() else "?"
+        cpu = "?"
+        for ln in open("/proc/cpuinfo"):
+            if ln.startswith("model name"):
+                cpu = ln.split(":", 1)[1].strip()
+                break
+        mem = 0
+        for ln in open("/proc/meminfo"):
+            if ln.startswith("MemTotal"):
+                mem = int(ln.split()[1]) * 1024
+        deb = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
+        gitrev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "gst", "tools"]).stdout.strip()
+        return {
+            "cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "kernel": platform.release(),
+            "debian": deb, "git": gitrev + (" + uncommitted changes in lib/, gst/ or tools/" if dirty else ""),
+            "curl": first(["curl", "--version"]), "aria2c": first(["aria2c", "--version"]),
+            "gstreamer": first(["gst-launch-1.0", "--version"]),
+            "nginx": sh(["nginx", "-v"]).stdout.strip(),
+            "libsoup": first("dpkg-query -W -f '${Package} ${Version}\\n' libsoup-3.0-0 2>/dev/null"),
+            "delay_mode": self.delay_mode, "netem_probe": self.netem_probe,
+            "netns": bool(self.netns), "quick": self.quick, "rounds": self.rounds,
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        }
+
+
+def median(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def summarize(runs):
+    """Medians per (scenario, tool, workers, kind)."""
+    groups = {}
+    for r in runs:
+        key = (r["scenario"], r["tool"], r.get("workers"), r.get("kind", "transfer"))
+        groups.setdefault(key, []).append(r)
+    out = []
+    for (scen, tool, n, kind), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][3], kv[0][1], kv[0][2] or 0)):
+        ok = [r for r in rs if not r.get("error")]
+        s = {"scenario": scen, "tool": tool, "workers": n, "kind": kind, "runs": len(rs), "failed": len(rs) - len(ok)}
+        for f in ("mbps", "cpu_per_gb", "cpu_s", "wall_s", "mem_peak", "pss_peak", "ttfb_ms", "seek_ms", "nproc"):
+            s[f] = median([r.get(f) for r in ok])
+        if ok and ok[0].get("mem_limit"):
+            s["mem_limit"] = ok[0]["mem_limit"]
+        errs = sorted({r["error"] for r in rs if r.get("error")})
+        if errs:
+            s["errors"] = errs[:3]
+        out.append(s)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int, default=0)
+    ap.add_argument("--only", default="", help="comma list of a,b,c,straggler,small,memory")
+    ap.add_argument("--delay", choices=("auto", "netem", "server"), default="auto")
+    ap.add_argument("--netns", action="store_true", help="run servers and clients in a network namespace")
+    ap.add_argument("--work", required=True, help="scratch directory (data, logs, pids)")
+    ap.add_argument("--render-only", action="store_true")
+    args = ap.parse_args()
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import report  # noqa: E402
+    out = os.path.join(ROOT, "docs", "bench")
+    if args.render_only:
+        report.render(ROOT, json.load(open(os.path.join(out, "results.json"))))
+        return
+    b = Bench(args)
+    b.work = args.work
+
+    def on_signal(sig, frame):
+        raise KeyboardInterrupt()
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        b.setup_delay()
+        b.start_nginx()
+        b.start_emulator()
+        b.run_all()
+    finally:
+        b.stop()
+    os.makedirs(out, exist_ok=True)
+    res = {"machine": b.machine(), "elapsed_s": b.elapsed, "runs": b.runs, "summary": summarize(b.runs),
+           "constants": {"chunk": CHUNK, "workers": WORKERS, "rate_b": RATE_B, "rtt_b_ms": RTT_B_MS,
+                         "rtt_c_ms": RTT_C_MS, "straggler_rate": STRAGGLER_RATE, "mem_slack": MEM_SLACK,
+                         "sizes": {"a": b.size_a, "b": b.size_b, "c": b.size_c, "straggler": b.size_s},
+                         "have_aissrc": b.have_aissrc, "command": " ".join(["bash", "tests/bench/run.sh"] +
+                                                                            (["--quick"] if b.quick else []))}}
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(res, f, indent=1)
+    report.render(ROOT, res)
+    log("done in %.0f s; results in docs/bench/, report in docs/benchmarks.md" % b.elapsed)
+
+
+if __name__ == "__main__":
+    main()
