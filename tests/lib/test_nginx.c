@@ -16,6 +16,7 @@
 
 extern char **environ;
 static char base[512];
+static char tls_base[512];
 static char dir[256];
 static pid_t nginx_pid;
 
@@ -59,6 +60,13 @@ static void start_nginx(void)
   snprintf(p, sizeof p, "%s/www/v1/objects/files", dir);
   mkdir(p, 0755);
   int port = free_port();
+  int tls_port = free_port();
+  char cmd[2048];
+  snprintf(cmd, sizeof cmd,
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+           "-addext subjectAltName=IP:127.0.0.1 -keyout %s/key.pem -out %s/cert.pem >/dev/null 2>&1",
+           dir, dir);
+  REQUIRE(system(cmd) == 0);
   snprintf(p, sizeof p, "%s/nginx.conf", dir);
   FILE *f = fopen(p, "w");
   REQUIRE(f);
@@ -68,8 +76,10 @@ static void start_nginx(void)
           "http {\n access_log off;\n client_body_temp_path %s/tmp;\n proxy_temp_path %s/tmp;\n"
           " fastcgi_temp_path %s/tmp;\n uwsgi_temp_path %s/tmp;\n scgi_temp_path %s/tmp;\n"
           " keepalive_requests 100000;\n"
-          " server {\n  listen 127.0.0.1:%d;\n  root %s/www;\n }\n}\n",
-          dir, dir, dir, dir, dir, dir, dir, port, dir);
+          " server {\n  listen 127.0.0.1:%d;\n  root %s/www;\n }\n"
+          " server {\n  listen 127.0.0.1:%d ssl;\n  root %s/www;\n"
+          "  ssl_certificate %s/cert.pem;\n  ssl_certificate_key %s/key.pem;\n }\n}\n",
+          dir, dir, dir, dir, dir, dir, dir, port, dir, tls_port, dir, dir, dir);
   fclose(f);
   const char *argv[] = {ng, "-c", p, "-p", dir, NULL};
   posix_spawn_file_actions_t fa;
@@ -78,6 +88,7 @@ static void start_nginx(void)
   REQUIRE(posix_spawn(&nginx_pid, ng, &fa, NULL, (char *const *)argv, environ) == 0);
   posix_spawn_file_actions_destroy(&fa);
   snprintf(base, sizeof base, "http://127.0.0.1:%d", port);
+  snprintf(tls_base, sizeof tls_base, "https://127.0.0.1:%d", tls_port);
   char url[600];
   snprintf(url, sizeof url, "%s/", base);
   for (int i = 0; i < 500; i++) {
@@ -105,6 +116,49 @@ static void stop_nginx(void)
   waitpid(nginx_pid, NULL, 0);
 done:
   tu_rm_rf(dir);
+}
+
+/* TLS: the CA file (option or $AIS_CLIENT_CA), the system's CAs (which do
+ * not know this certificate) and the switch that skips verification */
+static void test_tls(void)
+{
+  char path[700], ca[600];
+  snprintf(path, sizeof path, "%s/www/v1/objects/files/tls.bin", dir);
+  write_file(path, 77, 300000);
+  snprintf(ca, sizeof ca, "%s/cert.pem", dir);
+  for (int variant = 0; variant < 4; variant++) {
+    aisfetch_options o;
+    aisfetch_options_init(&o);
+    o.uri = "ais://files/tls.bin";
+    o.endpoint = tls_base;
+    o.num_workers = 4;
+    o.chunk_size = 65536;
+    o.retries = 0;
+    if (variant == 0)
+      o.ca_file = ca;
+    if (variant == 1)
+      setenv("AIS_CLIENT_CA", ca, 1);
+    if (variant == 3)
+      o.skip_verify = 1;
+    aisfetch_reader *r = NULL;
+    aisfetch_error e;
+    aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+    unsetenv("AIS_CLIENT_CA");
+    if (variant == 2) {
+      CHECKF(k == AISFETCH_E_NETWORK && strstr(e.message, "certificate"), "unverified TLS: %s",
+             e.message);
+      continue;
+    }
+    CHECKF(k == AISFETCH_OK, "TLS variant %d: %s", variant, e.message);
+    if (k)
+      continue;
+    char *buf = malloc(300000);
+    REQUIRE(buf);
+    CHECKF(aisfetch_read_all(r, buf, 300000, &e) == AISFETCH_OK, "%s", e.message);
+    CHECK(tu_gen_cmp(77, 0, buf, 300000) < 0);
+    free(buf);
+    aisfetch_close(r);
+  }
 }
 
 int main(void)
@@ -180,6 +234,7 @@ int main(void)
   }
   CHECKF(k == AISFETCH_E_CHANGED, "replaced file: %s (%s)", aisfetch_errkind_name(k), e.message);
   aisfetch_close(r);
+  test_tls();
   stop_nginx();
   CHECK(tu_wait_no_children(1000) == 0);
   return tu_finish("test_nginx");
