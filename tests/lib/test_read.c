@@ -80,9 +80,12 @@ static void test_matrix(void)
         aisfetch_stats st;
         aisfetch_stats_get(r, &st);
         uint64_t nch = (sizes[si] + cs - 1) / cs;
-        CHECKF(st.ranges == nch && st.bytes == sizes[si] && st.retries == 0,
-               "ranges %llu bytes %llu retries %llu", (unsigned long long)st.ranges,
-               (unsigned long long)st.bytes, (unsigned long long)st.retries);
+        /* a hedged range (a slow moment of this machine) may be fetched twice */
+        CHECKF(st.ranges >= nch && st.ranges <= nch + st.hedges && st.bytes >= sizes[si] &&
+               st.bytes <= sizes[si] + st.hedges * cs && st.retries == 0,
+               "ranges %llu bytes %llu retries %llu hedges %llu", (unsigned long long)st.ranges,
+               (unsigned long long)st.bytes, (unsigned long long)st.retries,
+               (unsigned long long)st.hedges);
         CHECK(st.num_workers == (nch < workers[wi] ? nch : workers[wi]));
         aisfetch_close(r);
       }
@@ -291,13 +294,13 @@ static void test_info_and_protocol(void)
   CHECK(read_check(r, 4, 0) == 300 * KiB);
   aisfetch_stats st;
   aisfetch_stats_get(r, &st);
-  CHECK(st.ranges == 19 && st.redirects >= 1);
+  CHECK(st.ranges >= 19 && st.ranges <= 19 + st.hedges && st.redirects >= 1);
   aisfetch_close(r);
   /* one HEAD through the proxy, every range straight to the target over
    * kept-alive connections */
   CHECKF(tu_emu_stat(&emu, "proxy", "HEAD") == 1, "proxy HEADs %ld", tu_emu_stat(&emu, "proxy", "HEAD"));
   CHECKF(tu_emu_stat(&emu, "proxy", "GET") == 0, "proxy GETs %ld", tu_emu_stat(&emu, "proxy", "GET"));
-  CHECK(tu_emu_stat(&emu, "targets", "GET") == 19);
+  CHECK(tu_emu_stat(&emu, "targets", "GET") == (long)(19 + st.hedges));
   long conns = tu_emu_stat(&emu, "targets", "connections");
   CHECKF(conns >= 2 && conns <= 3, "target connections %ld for 2 workers", conns);
 

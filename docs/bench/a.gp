@@ -1,0 +1,24 @@
+set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
+set output '/work/main/docs/bench/a.png'
+set multiplot layout 1,2 title 'a: no shaping, 512 MiB object (nginx, loopback)'
+set logscale x 2
+set xrange [0.8:40]
+set xtics (1,2,4,8,16,32)
+set grid
+set key top left font ',9'
+set xlabel 'workers'
+set ylabel 'MB/s (median)'
+set yrange [0:*]
+plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+     2201.34 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1189.71 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     567.827 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+set ylabel 'CPU seconds per GB (process tree)'
+set key top left
+plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+     0.377828 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.831876 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1.6358 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+unset multiplot

@@ -1,0 +1,391 @@
+"""Renders docs/benchmarks.md and the plots from docs/bench/results.json."""
+import os
+import subprocess
+
+MiB = 1 << 20
+
+
+def fmt(v, nd=0, unit=""):
+    if v is None:
+        return "—"
+    return ("%%.%df" % nd) % v + unit
+
+
+class R:
+    def __init__(self, res):
+        self.res = res
+        self.s = res["summary"]
+        self.c = res["constants"]
+
+    def get(self, scen, tool, n=None, kind="transfer", field="mbps"):
+        for s in self.s:
+            if s["scenario"] == scen and s["tool"] == tool and s["workers"] == n and s["kind"] == kind:
+                return s.get(field)
+        return None
+
+    def row(self, scen, tool, n=None, kind="transfer"):
+        for s in self.s:
+            if s["scenario"] == scen and s["tool"] == tool and s["workers"] == n and s["kind"] == kind:
+                return s
+        return None
+
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+
+def verdict(ok):
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else "**missed**"
+
+
+def goals(r):
+    c = r.c
+    out = []
+    g = r.get
+    rate = c["rate_b"] / 1e6
+    # a
+    ais8 = g("a", "aissrc", 8)
+    soup = g("a", "souphttpsrc")
+    cpu_ais8 = g("a", "aissrc", 8, field="cpu_per_gb")
+    cpu_soup = g("a", "souphttpsrc", field="cpu_per_gb")
+    ok = None if ais8 is None or soup is None else (ais8 >= soup and cpu_ais8 <= 1.5 * cpu_soup)
+    out.append(("a: `aissrc num-workers=8` at least as fast as `souphttpsrc`, at most 1.5x its CPU s/GB",
+                "%s MB/s vs %s MB/s (%sx); %s vs %s CPU s/GB (%sx)" % (
+                    fmt(ais8), fmt(soup), fmt(ratio(ais8, soup), 2), fmt(cpu_ais8, 2), fmt(cpu_soup, 2),
+                    fmt(ratio(cpu_ais8, cpu_soup), 2)), ok))
+    # b
+    for tool in ("aisfetch", "aissrc"):
+        v16 = g("b", tool, 16)
+        ideal = 16 * rate
+        single = g("b", "curl")
+        out.append(("b: %s 16 workers reach 90%% of 16 x %g MB/s" % (tool, rate),
+                    "%s MB/s = %s%% of %g MB/s (the server's real per-connection rate, one curl: %s MB/s)" % (
+                        fmt(v16), fmt(ratio(v16, ideal) and 100 * ratio(v16, ideal)), ideal, fmt(single, 1)),
+                    None if v16 is None else v16 >= 0.9 * ideal))
+        v32 = g("b", tool, 32)
+        out.append(("b: %s 32 workers keep scaling (judged: at least 1.5x 16 workers; ideal 2x)" % tool,
+                    "%s MB/s = %sx of 16 workers, %s%% of 32 x %g MB/s" % (
+                        fmt(v32), fmt(ratio(v32, v16), 2), fmt(ratio(v32, 32 * rate) and 100 * ratio(v32, 32 * rate)),
+                        rate), None if v32 is None or v16 is None else v32 >= 1.5 * v16))
+        ar = g("b", "aria2c")
+        out.append(("b: %s at least 1.4x `aria2c -x16` (16 workers; 32 workers in brackets)" % tool,
+                    "%sx (%sx); aria2c %s MB/s" % (fmt(ratio(v16, ar), 2), fmt(ratio(v32, ar), 2), fmt(ar)),
+                    None if v16 is None or ar is None else v16 >= 1.4 * ar))
+    # c
+    for tool in ("aisfetch", "aissrc"):
+        v16 = g("c", tool, 16)
+        ar = g("c", "aria2c")
+        out.append(("c: %s 16 workers at least 3.5x `aria2c -x16`" % tool,
+                    "%s MB/s vs %s MB/s = %sx" % (fmt(v16), fmt(ar), fmt(ratio(v16, ar), 2)),
+                    None if v16 is None or ar is None else v16 >= 3.5 * ar))
+    # straggler
+    for tool, n in (("aisfetch", 16), ("aissrc", 16), ("sdk-model", 16)):
+        base = g("straggler-base", tool, n)
+        st = g("straggler", tool, n)
+        if base is None:
+            continue
+        out.append(("straggler: %s %d workers keep 80%% of the same run without the straggler%s" % (
+            tool, n, " (model of AIStore's SDK reader: for comparison, no goal)" if tool == "sdk-model" else ""),
+            "%s MB/s vs %s MB/s = %s%%" % (fmt(st), fmt(base), fmt(ratio(st, base) and 100 * ratio(st, base))),
+            None if tool == "sdk-model" or st is None else st >= 0.8 * base))
+    # memory
+    for s in r.s:
+        if s["scenario"].startswith("memory-") and s.get("mem_limit"):
+            out.append(("memory: %s %d workers, %s object: peak within %d slots x 8 MiB + 40 MB" % (
+                s["tool"], s["workers"], s["scenario"].split("-")[1].upper().replace("G", " GiB"),
+                2 * s["workers"]),
+                "%s MB (limit %s MB; PSS cross-check %s MB)" % (
+                    fmt(s["mem_peak"] and s["mem_peak"] / 1e6, 1), fmt(s["mem_limit"] / 1e6, 1),
+                    fmt(s["pss_peak"] and s["pss_peak"] / 1e6, 1)),
+                None if s["mem_peak"] is None else s["mem_peak"] <= s["mem_limit"]))
+    # small
+    for key in ("a", "b"):
+        for size in ("64k", "1m"):
+            scen = "small-%s-%s" % (size, key)
+            curl = r.get(scen, "curl", field="wall_s")
+            for tool in ("aisfetch", "aissrc"):
+                t = r.get(scen, tool, 8, field="wall_s")
+                if t is None:
+                    continue
+                out.append(("small objects (%s, server %s): %s at most 2x one `curl` GET" % (
+                    size.upper().replace("K", " KiB").replace("M", " MiB"), key, tool),
+                    "%s ms vs curl %s ms = %sx" % (fmt(t and t * 1e3, 1), fmt(curl and curl * 1e3, 1),
+                                                   fmt(ratio(t, curl), 2)),
+                    None if curl is None else t <= 2 * curl))
+    # seek
+    for scen, rtt in (("a", 0), ("b", c["rtt_b_ms"]), ("c", c["rtt_c_ms"])):
+        sk = r.get(scen, "aissrc", 8, "seek", "seek_ms")
+        single = r.get(scen, "curl")
+        if scen == "b":
+            per_conn = c["rate_b"] / 1e6
+        else:
+            per_conn = single
+        limit = rtt + (c["chunk"] / 1e6) / per_conn * 1e3 if per_conn else None
+        if sk is None and limit is None:
+            continue
+        soup = r.get(scen, "souphttpsrc", None, "seek", "seek_ms")
+        out.append(("seek (%s): aissrc first buffer after a seek within one round trip + one chunk's transfer" % scen,
+                    "%s ms (limit %g ms + 8 MiB at %s MB/s = %s ms; souphttpsrc %s ms)" % (
+                        fmt(sk, 1), rtt, fmt(per_conn), fmt(limit, 1), fmt(soup, 1)),
+                    None if sk is None or limit is None else sk <= limit))
+    return out
+
+
+def plot(root, r, scen, title, ideal_rate=None):
+    out = os.path.join(root, "docs", "bench")
+    dat = os.path.join(out, "%s.dat" % scen)
+    ws = r.c["workers"]
+    with open(dat, "w") as f:
+        f.write("# workers aisfetch_MBps aissrc_MBps aisfetch_cpu_s_per_GB aissrc_cpu_s_per_GB\n")
+        for n in ws:
+            f.write("%d %s %s %s %s\n" % (n, *[fmt(r.get(scen, t, n, field=fl), 3).replace("—", "NaN")
+                                               for fl in ("mbps", "cpu_per_gb") for t in ("aisfetch", "aissrc")]))
+    peers = [("curl", "curl (1 stream)"), ("aria2c", "aria2c -x16 -s16"), ("souphttpsrc", "souphttpsrc ! fakesink")]
+    lines = []
+    cpu_lines = []
+    colors = {"curl": "#888888", "aria2c": "#d62728", "souphttpsrc": "#2ca02c"}
+    for t, label in peers:
+        v = r.get(scen, t)
+        if v is not None:
+            lines.append("%g with lines dt 2 lw 2 lc rgb '%s' title '%s'" % (v, colors[t], label))
+        cv = r.get(scen, t, field="cpu_per_gb")
+        if cv is not None:
+            cpu_lines.append("%g with lines dt 2 lw 2 lc rgb '%s' title '%s'" % (cv, colors[t], label))
+    if ideal_rate:
+        lines.append("x*%g with lines dt 3 lc rgb 'black' title 'ideal: workers x %g MB/s'" % (ideal_rate, ideal_rate))
+    png = os.path.join(out, "%s.png" % scen)
+    gp = """set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
+set output '{png}'
+set multiplot layout 1,2 title '{title}'
+set logscale x 2
+set xrange [0.8:40]
+set xtics (1,2,4,8,16,32)
+set grid
+set key top left font ',9'
+set xlabel 'workers'
+set ylabel 'MB/s (median)'
+set yrange [0:*]
+plot '{dat}' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \\
+     '{dat}' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink'{more}
+set ylabel 'CPU seconds per GB (process tree)'
+set key top left
+plot '{dat}' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \\
+     '{dat}' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink'{cmore}
+unset multiplot
+""".format(png=png, title=title, dat=dat, more="".join(", \\\n     " + ln for ln in lines),
+           cmore="".join(", \\\n     " + ln for ln in cpu_lines))
+    gpf = os.path.join(out, "%s.gp" % scen)
+    with open(gpf, "w") as f:
+        f.write(gp)
+    subprocess.run(["gnuplot", gpf], check=False)
+    return os.path.basename(png)
+
+
+def plot_straggler(root, r):
+    out = os.path.join(root, "docs", "bench")
+    dat = os.path.join(out, "straggler.dat")
+    rows = []
+    for tool in ("aisfetch", "aissrc", "sdk-model"):
+        for n in (8, 16, 32):
+            b = r.get("straggler-base", tool, n)
+            s = r.get("straggler", tool, n)
+            if b is not None or s is not None:
+                rows.append(("%s-n%d" % (tool, n), b, s))
+    if not rows:
+        return None
+    with open(dat, "w") as f:
+        f.write("# config without_straggler_MBps with_straggler_MBps\n")
+        for name, b, s in rows:
+            f.write("%s %s %s\n" % (name, fmt(b, 1).replace("—", "NaN"), fmt(s, 1).replace("—", "NaN")))
+    png = os.path.join(out, "straggler.png")
+    gp = """set terminal pngcairo size 900,400 font 'DejaVu Sans,10'
+set output '{png}'
+set title 'straggler: one 8 MiB range at 5 MB/s, the rest at 50 MB/s per connection, 10 ms round trip'
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set grid ytics
+set ylabel 'MB/s (median)'
+set yrange [0:*]
+set xtics rotate by -20
+plot '{dat}' using 2:xtic(1) title 'without the straggler' lc rgb '#1f77b4', '' using 3 title 'with the straggler' lc rgb '#d62728'
+""".format(png=png, dat=dat)
+    gpf = os.path.join(out, "straggler.gp")
+    with open(gpf, "w") as f:
+        f.write(gp)
+    subprocess.run(["gnuplot", gpf], check=False)
+    return "straggler.png"
+
+
+def stream_table(r, scen):
+    lines = ["| tool | workers | MB/s | CPU s/GB | CPU s | peak memory MB | first byte ms | runs (failed) |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    order = [("curl", None), ("aria2c", None), ("souphttpsrc", None)] + \
+            [(t, n) for t in ("aissrc", "aisfetch") for n in r.c["workers"]]
+    for t, n in order:
+        s = r.row(scen, t, n)
+        if not s:
+            if t == "aissrc" and not r.c["have_aissrc"]:
+                lines.append("| aissrc | %d | pending (element not built) | | | | | |" % n)
+            continue
+        ttfb = s.get("ttfb_ms")
+        if ttfb is None and t in ("curl", "aisfetch"):
+            ttfb = r.get(scen, t, n if t == "aisfetch" else None, "ttfb", "ttfb_ms")
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %d (%d)%s |" % (
+            t, n or "", fmt(s["mbps"]), fmt(s["cpu_per_gb"], 2), fmt(s["cpu_s"], 2),
+            fmt(s["mem_peak"] and s["mem_peak"] / 1e6, 1), fmt(ttfb, 1), s["runs"], s["failed"],
+            " " + "; ".join(s.get("errors", [])).replace("|", "/")[:120] if s.get("errors") else ""))
+    return "\n".join(lines)
+
+
+def render(root, res):
+    r = R(res)
+    m = res["machine"]
+    c = r.c
+    sz = c["sizes"]
+    md = []
+    md.append("# Benchmarks\n")
+    md.append("Generated by `tests/bench/run.sh` (%s); raw runs in [bench/results.json](bench/results.json), "
+              "medians in [bench/summary.csv](bench/summary.csv). Do not edit by hand: run the benchmark again.\n"
+              % ("quick mode" if m["quick"] else "full run"))
+    md.append("## Machine\n")
+    md.append("| | |\n|---|---|")
+    md.append("| CPU | %s, %d cores |" % (m["cpu"], m["cores"]))
+    md.append("| memory | %.1f GiB |" % (m["memory_bytes"] / (1 << 30)))
+    md.append("| system | Debian %s, Linux %s |" % (m["debian"], m["kernel"]))
+    md.append("| source | git %s, release build (`-Dbuildtype=release`) |" % m["git"])
+    md.append("| peers | %s; %s; %s; %s |" % (m["curl"].split(" (")[0], m["aria2c"], m["gstreamer"], m["libsoup"]))
+    md.append("| server | %s (sendfile, 2 worker processes) and the AIStore emulator `tools/ais-emulator.py` |" % m["nginx"])
+    md.append("| round-trip delay | **%s** (tc netem %s) |" % (
+        "tc netem on the loopback of a network namespace the benchmark makes" if m["delay_mode"] == "netem" else
+        "held by the server before each answer: nginx `echo_sleep` (module echo) then the file; the emulator's `--rtt-ms`",
+        m["netem_probe"]))
+    md.append("| date | %s, %d rounds per configuration, %.0f s in all |" % (m["date"], m["rounds"], res["elapsed_s"]))
+    md.append("")
+    md.append("## How it is measured\n")
+    md.append("""One command: `%s` (`--quick` for a shorter run). It builds the project in release mode into
+`build-bench/`, compiles three helpers from `tests/bench/` (`treemon`, `gstprobe`, `sink`), starts nginx
+(three ports: plain; %d ms round trip + `limit_rate` %g MB/s per connection; %d ms round trip) and the emulator,
+writes its objects (files in a scratch directory in /dev/shm for nginx; generated objects in the emulator), and
+runs the scenarios. Within a scenario every configuration runs once per round, in a rotated order, and the
+tables show the median of the rounds.
+
+* **MB/s** = object bytes / wall time of the whole command (process start to exit; 1 MB = 10^6 bytes).
+* **CPU s/GB** = user + system CPU of the whole process tree (getrusage of the command, which waits for its
+  worker processes) per 10^9 bytes. Server CPU is not included.
+* **peak memory** = the largest sample (every 20 ms) of the tree's memory: RssAnon summed over the tree's
+  processes plus each shared-memory object (memfd, /dev/shm) open in the tree counted once by its allocated
+  size (the ring is mapped by every worker but counted once). The memory scenario also samples PSS
+  (smaps_rollup, every 250 ms) as a cross-check.
+* **first byte** = from starting the command to the first buffer reaching `fakesink` (GStreamer, a pad probe
+  in `gstprobe`), or to the first byte on stdout (`curl -o -`, `aisfetch -o -`, read by `sink`).
+* **seek** = in a playing pipeline, after 64 MiB: a flushing byte seek to the middle of the object (+4097),
+  timed from `gst_element_seek_simple` to the first buffer after the flush.
+
+The commands (ENDPOINT is nginx's port of the scenario, URL its plain HTTP URL of the same file):
+```
+curl -s -f -o /dev/null URL
+aria2c -x16 -s16 -q --allow-overwrite=true --file-allocation=none --auto-file-renaming=false -d /dev -o null URL
+gstprobe 'souphttpsrc location=URL ! fakesink name=sink'                # = gst-launch-1.0 ... ! fakesink
+gstprobe 'aissrc location=ais://bench/OBJ endpoint=ENDPOINT num-workers=N chunk-size=8388608 ! fakesink name=sink'
+aisfetch -e ENDPOINT -n N -c 8388608 -q -o /dev/null ais://bench/OBJ
+```
+Each runs as `treemon -i 20 -t LIMIT -- COMMAND`.
+""" % (c["command"], c["rtt_b_ms"], c["rate_b"] / 1e6, c["rtt_c_ms"]))
+
+    md.append("## Goals\n")
+    md.append("| goal | measured (medians) | |\n|---|---|---|")
+    for name, meas, ok in goals(r):
+        md.append("| %s | %s | %s |" % (name, meas, verdict(ok)))
+    md.append("")
+
+    titles = {
+        "a": "a: no shaping, %d MiB object (nginx, loopback)" % (sz["a"] // MiB),
+        "b": "b: %d ms round trip, %g MB/s per connection, %d MiB object" % (c["rtt_b_ms"], c["rate_b"] / 1e6, sz["b"] // MiB),
+        "c": "c: %d ms round trip, no per-connection cap, %d MiB object" % (c["rtt_c_ms"], sz["c"] // MiB),
+    }
+    for scen in ("a", "b", "c"):
+        if not r.row(scen, "curl"):
+            continue
+        md.append("## Scenario %s\n" % titles[scen])
+        png = plot(root, r, scen, titles[scen], c["rate_b"] / 1e6 if scen == "b" else None)
+        md.append("![%s](bench/%s)\n" % (scen, png))
+        md.append(stream_table(r, scen))
+        md.append("")
+        sk = [(t, n) for t, n in (("aissrc", 8), ("souphttpsrc", None)) if r.row(scen, t, n, "seek")]
+        if sk:
+            md.append("Seek to the first buffer (median ms): " + ", ".join(
+                "%s%s %s" % (t, " n=%d" % n if n else "", fmt(r.get(scen, t, n, "seek", "seek_ms"), 1)) for t, n in sk) + ".\n")
+
+    if r.row("straggler-base", "aisfetch", 16):
+        md.append("## Scenario straggler\n")
+        md.append("As b (%d ms round trip, %g MB/s per connection) on the emulator with a generated %d MiB object; in the "
+                  "straggler runs the answer to the range at byte %d (the 5th chunk) is sent at %g MB/s (emulator fault "
+                  "`slow`, once). `sdk-model` is `tests/bench/sdk_model.py`, a model of AIStore's own Python reader "
+                  "(ring of num_workers slots, next range submitted only when the oldest is consumed, every range "
+                  "through the proxy), since the SDK cannot be installed here.\n" % (
+                      c["rtt_b_ms"], c["rate_b"] / 1e6, sz["straggler"] // MiB, 4 * c["chunk"], c["straggler_rate"] / 1e6))
+        png = plot_straggler(root, r)
+        if png:
+            md.append("![straggler](bench/%s)\n" % png)
+        md.append("| tool | workers | without MB/s | with straggler MB/s | kept | CPU s/GB with |\n|---|---:|---:|---:|---:|---:|")
+        for tool in ("aisfetch", "aissrc", "sdk-model"):
+            for n in (8, 16, 32):
+                b = r.get("straggler-base", tool, n)
+                s = r.get("straggler", tool, n)
+                if b is None and s is None:
+                    continue
+                md.append("| %s | %d | %s | %s | %s%% | %s |" % (tool, n, fmt(b), fmt(s), fmt(ratio(s, b) and 100 * ratio(s, b)),
+                                                                fmt(r.get("straggler", tool, n, field="cpu_per_gb"), 2)))
+        md.append("")
+
+    small = [s for s in r.s if s["scenario"].startswith("small-")]
+    if small:
+        md.append("## Small objects\n")
+        md.append("End-to-end time of one command per object (process start to exit), median. Server a: plain "
+                  "nginx; server b: %d ms round trip.\n" % c["rtt_b_ms"])
+        md.append("| object | server | curl ms | aisfetch ms | x curl | aissrc ms | x curl | souphttpsrc ms | x curl |\n"
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|")
+        for key in ("a", "b"):
+            for size in ("64k", "1m"):
+                scen = "small-%s-%s" % (size, key)
+                cu = r.get(scen, "curl", field="wall_s")
+                if cu is None:
+                    continue
+                cells = []
+                for t, n in (("aisfetch", 8), ("aissrc", 8), ("souphttpsrc", None)):
+                    v = r.get(scen, t, n, field="wall_s")
+                    cells += [fmt(v and v * 1e3, 1), fmt(ratio(v, cu), 2)]
+                md.append("| %s | %s | %s | %s |" % ({"64k": "64 KiB", "1m": "1 MiB"}[size], key,
+                                                      fmt(cu * 1e3, 1), " | ".join(cells)))
+        md.append("")
+
+    mem = [s for s in r.s if s["scenario"].startswith("memory-")]
+    if mem:
+        md.append("## Memory\n")
+        md.append("Generated objects on the emulator (no disk), no shaping; 8 MiB chunks, slots = 2 x workers.\n")
+        md.append("| tool | workers | object | peak MB | PSS peak MB | limit MB | MB/s | processes |\n"
+                  "|---|---:|---|---:|---:|---:|---:|---:|")
+        for s in sorted(mem, key=lambda s: (s["tool"], s["workers"], s["scenario"])):
+            md.append("| %s | %d | %s | %s | %s | %s | %s | %s |" % (
+                s["tool"], s["workers"], s["scenario"].split("-")[1].replace("g", " GiB"),
+                fmt(s["mem_peak"] and s["mem_peak"] / 1e6, 1), fmt(s["pss_peak"] and s["pss_peak"] / 1e6, 1),
+                fmt(s.get("mem_limit") and s["mem_limit"] / 1e6, 1), fmt(s["mbps"]), fmt(s["nproc"])))
+        md.append("")
+
+    notes = os.path.join(root, "tests", "bench", "findings.md")
+    if os.path.exists(notes):
+        md.append(open(notes).read())
+    with open(os.path.join(root, "docs", "benchmarks.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    # medians as CSV
+    cols = ["scenario", "kind", "tool", "workers", "runs", "failed", "mbps", "cpu_per_gb", "cpu_s", "wall_s",
+            "mem_peak", "pss_peak", "ttfb_ms", "seek_ms", "nproc"]
+    with open(os.path.join(root, "docs", "bench", "summary.csv"), "w") as f:
+        f.write(",".join(cols) + "\n")
+        for s in r.s:
+            f.write(",".join("" if s.get(k) is None else (("%.6g" % s[k]) if isinstance(s[k], float) else str(s[k]))
+                             for k in cols) + "\n")
