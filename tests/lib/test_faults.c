@@ -327,6 +327,59 @@ static void test_straggler(void)
   }
 }
 
+/* End-to-end checksum: a server that claims a checksum its bytes do not have
+ * is caught at the end, before the end is reported; every type. */
+static void test_checksum_mismatch(void)
+{
+  static const struct {
+    const char *type, *bad;
+  } t[] = {
+    {"xxhash", "0123456789abcdef"}, {"xxhash2", "0123456789abcdef"}, {"crc32c", "01234567"},
+    {"md5", "0123456789abcdef0123456789abcdef"},
+    {"sha256", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+    {"sha512", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+               "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"},
+  };
+  for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+    char q[256];
+    snprintf(q, sizeof q, "cksum=%s&cksum_value=%s", t[i].type, t[i].bad);
+    tu_emu_gen(&emu, "f", "liar", SIZE, 14, q);
+    for (int verify = 0; verify < 2; verify++) {
+      aisfetch_options o;
+      aisfetch_options_init(&o);
+      o.uri = "ais://f/liar";
+      o.endpoint = emu.url;
+      o.chunk_size = CS;
+      o.num_workers = 4;
+      o.verify_checksum = verify;
+      aisfetch_reader *r = NULL;
+      aisfetch_error e;
+      REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+      uint64_t off = 0;
+      aisfetch_errkind k = AISFETCH_OK;
+      for (int g = 0; g < 1000; g++) {
+        aisfetch_chunk c;
+        k = aisfetch_next(r, &c, &e);
+        if (k || !c.len)
+          break;
+        CHECK(tu_gen_cmp(14, c.offset, c.data, c.len) < 0);
+        off += c.len;
+        aisfetch_release(r, &c);
+      }
+      CHECK(off == SIZE);
+      if (verify) {
+        CHECKF(k == AISFETCH_E_CHECKSUM && strstr(e.message, t[i].type) && strstr(e.message, t[i].bad),
+               "%s: %s (%s)", t[i].type, aisfetch_errkind_name(k), e.message);
+        aisfetch_chunk c;
+        CHECK(aisfetch_next(r, &c, &e) == AISFETCH_E_CHECKSUM); /* and it stays an error */
+      } else {
+        CHECKF(k == AISFETCH_OK, "%s without verification: %s", t[i].type, e.message);
+      }
+      aisfetch_close(r);
+    }
+  }
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -335,6 +388,7 @@ int main(void)
   test_fault_cases();
   test_slow_and_retry_after();
   test_straggler();
+  test_checksum_mismatch();
   test_changed();
   test_moved_and_down();
   test_worker_killed();
