@@ -554,8 +554,10 @@ static void *dispatcher(void *arg)
       pfd[i + 1].events = POLLIN;
       pfd[i + 1].revents = 0;
     }
+    if (r->has_fatal && timeout < 0)
+      timeout = 1000;
     pthread_mutex_unlock(&r->mu);
-    int n = poll(pfd, r->nworkers + 1, r->has_fatal && timeout < 0 ? 1000 : timeout);
+    int n = poll(pfd, r->nworkers + 1, timeout);
     pthread_mutex_lock(&r->mu);
     if (n <= 0)
       continue;

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
@@ -302,12 +303,10 @@ long tu_emu_stat(tu_emu *e, const char *node, const char *field)
 /* ---- the generator: see tools/ais-emulator.py ---- */
 
 static uint8_t gen_table[65536];
-static int gen_table_ready;
+static pthread_once_t gen_once = PTHREAD_ONCE_INIT;
 
-static void gen_init(void)
+static void gen_fill_table(void)
 {
-  if (gen_table_ready)
-    return;
   uint64_t state = 0;
   for (int i = 0; i < 8192; i++) {
     state += 0x9E3779B97F4A7C15ull;
@@ -318,7 +317,11 @@ static void gen_init(void)
     for (int b = 0; b < 8; b++)
       gen_table[i * 8 + b] = (uint8_t)(z >> (8 * b));
   }
-  gen_table_ready = 1;
+}
+
+static void gen_init(void)
+{
+  pthread_once(&gen_once, gen_fill_table);
 }
 
 static void gen_block(uint64_t seed, uint64_t n, uint8_t blk[4096])
