@@ -15,6 +15,9 @@ meson setup build-asan --wipe -Dwerror=true -Db_sanitize=address,undefined -Db_l
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   meson test -C build-asan --print-errorlogs --num-processes "$jobs" --suite lib
+# install into a staging prefix; build the examples against the installed pkg-config files
+bash tests/install-check.sh
+
 # ThreadSanitizer over the library's tests (thread mode and the dispatcher)
 meson setup build-tsan --wipe -Db_sanitize=thread -Db_lundef=false -Dgst=disabled >/dev/null 2>&1 ||
   meson setup build-tsan -Db_sanitize=thread -Db_lundef=false -Dgst=disabled
