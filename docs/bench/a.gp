@@ -11,14 +11,14 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     2201.34 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1189.71 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     567.827 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1842.7 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1216.36 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     2125.23 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
 set key top left
 plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.377828 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.831876 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1.6358 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.467591 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.817743 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.425955 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot
