@@ -335,22 +335,31 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
     worker_died(r, wi);
 }
 
-/* a free slot, else the least useful idle one; -1 if none */
-static int pick_slot(const aisfetch_reader *r)
+/* A free slot, else the least useful idle one; -1 if none.  Worker w
+ * prefers the slots s with s % workers == w: a worker that writes into few
+ * slots faults in few pages of the ring (each worker maps it all). */
+static int pick_slot(const aisfetch_reader *r, unsigned w)
 {
-  int best = -1;
+  int best = -1, free_any = -1;
   for (unsigned s = 0; s < r->nslots; s++) {
     const slot_t *sl = &r->slots[s];
     if (sl->state == SLOT_FETCHING || sl->holds)
       continue;
-    if (sl->state == SLOT_FREE)
-      return (int)s;
+    if (sl->state == SLOT_FREE) {
+      if (s % r->nworkers == w)
+        return (int)s;
+      if (free_any < 0)
+        free_any = (int)s;
+      continue;
+    }
+    if (free_any >= 0)
+      continue;
     if (needed(r, sl->chunk))
       continue;
     if (best < 0 || sl->chunk < r->slots[best].chunk)
       best = (int)s;
   }
-  return best;
+  return free_any >= 0 ? free_any : best;
 }
 
 /* The first chunks in order that are still being fetched, long after a range
@@ -400,7 +409,7 @@ static void schedule(aisfetch_reader *r)
     worker_t *w = &r->wk[i];
     if (w->fd < 0 || w->busy)
       continue;
-    int best = pick_slot(r);
+    int best = pick_slot(r, i);
     uint64_t h;
     if (hedge_candidate(r, &h)) {
       /* the ring may be full of readahead behind the straggler: give up the

@@ -2,7 +2,8 @@
  *
  * The same code runs in a helper process (posix_spawn) and on a thread.  It
  * owns one curl multi + easy handle for its whole life, so the connection to
- * the target stays open across ranges.  The control socket is polled together
+ * the target stays open across ranges.  (pwrite() on the memfd instead of a
+ * mapping was measured: workers then contend on the shmem inode's lock.)  The control socket is polled together
  * with the transfer: an ABORT or the parent's end (EOF) stops a range at once.
  *
  * Thread safety: a worker touches only its own state, its slot of the ring
@@ -32,6 +33,8 @@ typedef struct {
   CURL *easy;
   uint64_t seed;
   int parent_gone;
+  uint64_t populated[AISFETCH_MAX_SLOTS]; /* slot offsets already mapped in */
+  unsigned npopulated;
 } worker;
 
 typedef struct {
@@ -362,6 +365,19 @@ static void do_job(worker *w, const aisf_msg_job *job)
   x.start = job->start;
   x.len = job->len;
   x.dst = w->ring + job->slot_off;
+#ifdef MADV_POPULATE_WRITE
+  /* one call maps a slot's pages instead of a page fault for each, the first
+   * time this worker writes it (slot offsets are page aligned); kernels
+   * before 5.14 just say EINVAL */
+  unsigned p = 0;
+  while (p < w->npopulated && w->populated[p] != job->slot_off)
+    p++;
+  if (p == w->npopulated && p < AISFETCH_MAX_SLOTS) {
+    size_t full = w->ring_size - job->slot_off;
+    madvise(x.dst, full < (size_t)job->len ? full : (size_t)job->len, MADV_POPULATE_WRITE);
+    w->populated[w->npopulated++] = job->slot_off;
+  }
+#endif
 
   char url[AISF_URL_MAX];
   int via_proxy = job->url[0] == '\0';
