@@ -254,7 +254,8 @@ def render(root, res):
     md.append("## Machine\n")
     md.append("| | |\n|---|---|")
     md.append("| CPU | %s, %d cores |" % (m["cpu"], m["cores"]))
-    md.append("| memory | %.1f GiB |" % (m["memory_bytes"] / (1 << 30)))
+    md.append("| memory | %.1f GiB; memory copy %s GB/s (one core, memcpy of 64 MiB buffers, `sink --memcpy`) |" % (
+        m["memory_bytes"] / (1 << 30), fmt((m.get("memcpy") or {}).get("memcpy_GBps"), 1)))
     md.append("| system | Debian %s, Linux %s |" % (m["debian"], m["kernel"]))
     md.append("| source | git %s, release build (`-Dbuildtype=release`) |" % m["git"])
     md.append("| peers | %s; %s; %s; %s |" % (m["curl"].split(" (")[0], m["aria2c"], m["gstreamer"], m["libsoup"]))
@@ -361,6 +362,11 @@ Each runs as `treemon -i 20 -t LIMIT -- COMMAND`.
                     cells += [fmt(v and v * 1e3, 1), fmt(ratio(v, cu), 2)]
                 md.append("| %s | %s | %s | %s |" % ({"64k": "64 KiB", "1m": "1 MiB"}[size], key,
                                                       fmt(cu * 1e3, 1), " | ".join(cells)))
+        floor = r.get("small-gst-floor", "gst-floor", field="wall_s")
+        if floor is not None:
+            md.append("\nStarting GStreamer alone (`gstprobe 'fakesrc num-buffers=1 ! fakesink'`: gst_init, the "
+                      "registry, a pipeline to PLAYING and back) takes %s ms, which every `aissrc` and `souphttpsrc` "
+                      "row above includes." % fmt(floor * 1e3, 1))
         md.append("")
 
     mem = [s for s in r.s if s["scenario"].startswith("memory-")]
