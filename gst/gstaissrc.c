@@ -429,7 +429,8 @@ gst_ais_src_class_init (GstAisSrcClass * klass)
    * structure named `aissrc-stats`: `bytes` fetched and validated,
    * `bytes-delivered` downstream, `ranges` completed, `retries`,
    * `redirects`, `respawns` of dead workers, `restarts` of the window
-   * (seeks and far reads), `elapsed` seconds since the object was opened,
+   * (seeks and far reads), `hedges` (second requests for a range that lagged
+   * far behind its peers), `elapsed` seconds since the object was opened,
    * `throughput` in bytes per second (bytes / elapsed), `num-workers`,
    * `worker-busy` (an array of seconds each worker spent on ranges),
    * `chunk-size`, `slots`, and the chunks handed downstream
@@ -622,6 +623,7 @@ gst_ais_src_make_stats (const aisfetch_stats * st, guint64 chunk_size,
       "redirects", G_TYPE_UINT64, (guint64) st->redirects,
       "respawns", G_TYPE_UINT64, (guint64) st->respawns,
       "restarts", G_TYPE_UINT64, (guint64) st->restarts,
+      "hedges", G_TYPE_UINT64, (guint64) st->hedges,
       "elapsed", G_TYPE_DOUBLE, st->elapsed_s,
       "throughput", G_TYPE_DOUBLE,
       st->elapsed_s > 0 ? (gdouble) st->bytes / st->elapsed_s : 0.0,
@@ -922,6 +924,19 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   GstAisReader *reader;
   GPtrArray *headers;
   gchar *location, *endpoint, *token, *ca_file, *user_agent;
+  GstPadMode mode;
+
+  /* basesrc also starts and stops a source whose pad is not active yet, only
+   * to learn whether it can work in pull mode (typefind, and so playbin and
+   * gst-discoverer, ask twice): that takes is_seekable() alone, so answer
+   * without a HEAD and a pool of workers. */
+  GST_OBJECT_LOCK (GST_BASE_SRC_PAD (bsrc));
+  mode = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc));
+  GST_OBJECT_UNLOCK (GST_BASE_SRC_PAD (bsrc));
+  if (mode == GST_PAD_MODE_NONE) {
+    GST_DEBUG_OBJECT (src, "pull-mode probe: not opening the object");
+    return TRUE;
+  }
 
   headers = g_ptr_array_new_with_free_func (g_free);
   aisfetch_options_init (&opts);

@@ -144,6 +144,14 @@ typedef struct {
 
 #define AISF_MSG_MAX (64 * 1024)
 
+/* parent <-> zygote: SPAWN carries the new worker's control socket
+ * (SCM_RIGHTS); the answer is the worker's pid, or -errno */
+enum { AISF_ZYG_SPAWN = 100, AISF_ZYG_SPAWNED };
+typedef struct {
+  uint32_t type;
+  int32_t pid;
+} aisf_msg_zygote;
+
 /* The worker loop: reads CONFIG then JOBs from ctrl_fd, writes RESULTs;
  * returns when ctrl_fd reaches EOF.  The same code for processes and threads. */
 int aisf_worker_run(int ctrl_fd, int ring_fd);

@@ -6,6 +6,11 @@
  * change the window and poke the dispatcher through `wake_fd`.  The hash of
  * the in-order stream has its own lock so that hashing a chunk never stalls
  * the dispatcher.
+ *
+ * Worker processes: one helper is started with posix_spawn (never fork() in
+ * the caller's multi-threaded process); it is a zygote that fork()s the
+ * workers, which is safe in that single-threaded helper and costs one
+ * exec and one load of libcurl's ~30 libraries instead of one per worker.
  */
 #include "internal.h"
 
@@ -79,6 +84,8 @@ struct aisfetch_reader {
   char *config;
   size_t config_len;
   int wake_fd;
+  int zyg_fd;         /* control socket of the zygote; -1 when none */
+  pid_t zyg_pid;
   pthread_t disp;
   int disp_started;
   atomic_int cancelled;
@@ -135,6 +142,123 @@ static void *worker_thread(void *arg)
   return NULL;
 }
 
+/* Starts the zygote: the helper with its control socket on fd 3 and the
+ * ring on fd 4, every other descriptor closed. */
+static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
+{
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
+    return -1;
+  }
+  /* move ours out of the way first so that dup2 never meets an fd equal
+   * to its target */
+  int cfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
+  int rfd = fcntl(r->ring_fd, F_DUPFD_CLOEXEC, 10);
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t at;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawnattr_init(&at);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  sigdelset(&all, SIGKILL);
+  sigdelset(&all, SIGSTOP);
+  posix_spawnattr_setsigmask(&at, &none);
+  posix_spawnattr_setsigdefault(&at, &all);
+  posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  int e = cfd < 0 || rfd < 0 ? errno : 0;
+  if (!e)
+    e = posix_spawn_file_actions_adddup2(&fa, cfd, 3);
+  if (!e)
+    e = posix_spawn_file_actions_adddup2(&fa, rfd, 4);
+  if (!e)
+    e = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+  char *argv[] = {r->worker_path, (char *)"--aisfetch-worker", NULL};
+  pid_t pid = 0;
+  if (!e)
+    e = posix_spawn(&pid, r->worker_path, &fa, &at, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&at);
+  if (cfd >= 0)
+    close(cfd);
+  if (rfd >= 0)
+    close(rfd);
+  close(sv[1]);
+  if (e) {
+    close(sv[0]);
+    aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot start the worker helper %s: %s",
+                r->worker_path, strerror(e));
+    return -1;
+  }
+  r->zyg_fd = sv[0];
+  r->zyg_pid = pid;
+  return 0;
+}
+
+/* Closes the zygote's socket and waits for it: it waits for its workers
+ * first.  After grace_ms it is killed. */
+static void stop_zygote(aisfetch_reader *r, long grace_ms)
+{
+  if (r->zyg_fd >= 0) {
+    close(r->zyg_fd);
+    r->zyg_fd = -1;
+  }
+  if (r->zyg_pid <= 0)
+    return;
+  uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
+  for (;;) {
+    pid_t p = waitpid(r->zyg_pid, NULL, WNOHANG);
+    if (p == r->zyg_pid || (p < 0 && errno != EINTR))
+      break;
+    if (aisf_now_ns() >= until) {
+      kill(r->zyg_pid, SIGKILL);
+      while (waitpid(r->zyg_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+      break;
+    }
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+  }
+  r->zyg_pid = 0;
+}
+
+/* Asks the zygote for a worker on the socket fd; its pid, or -1 when the
+ * zygote is gone or failed (errno-like code in *e). */
+static pid_t zygote_fork(aisfetch_reader *r, int fd, int *e)
+{
+  aisf_msg_zygote m = {.type = AISF_ZYG_SPAWN, .pid = 0};
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                      .msg_controllen = sizeof cm.buf};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  *e = EPIPE;
+  if (sendmsg(r->zyg_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof m)
+    return -1;
+  struct pollfd p = {.fd = r->zyg_fd, .events = POLLIN};
+  if (poll(&p, 1, 5000) != 1) {
+    *e = ETIMEDOUT;
+    return -1;
+  }
+  aisf_msg_zygote ans;
+  if (recv(r->zyg_fd, &ans, sizeof ans, 0) != (ssize_t)sizeof ans || ans.type != AISF_ZYG_SPAWNED)
+    return -1;
+  if (ans.pid <= 0) {
+    *e = -ans.pid;
+    return -1;
+  }
+  return ans.pid;
+}
+
 static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
 {
   int sv[2];
@@ -158,46 +282,26 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
     }
     w->thr_started = 1;
   } else {
-    /* fds 3 and 4 in the child; move ours out of the way first so that
-     * dup2 never meets an fd equal to its target */
-    int cfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-    int rfd = fcntl(r->ring_fd, F_DUPFD_CLOEXEC, 10);
-    posix_spawn_file_actions_t fa;
-    posix_spawnattr_t at;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-    int e = cfd < 0 || rfd < 0 ? errno : 0;
-    if (!e)
-      e = posix_spawn_file_actions_adddup2(&fa, cfd, 3);
-    if (!e)
-      e = posix_spawn_file_actions_adddup2(&fa, rfd, 4);
-    if (!e)
-      e = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
-    char *argv[] = {r->worker_path, (char *)"--aisfetch-worker", NULL};
-    if (!e)
-      e = posix_spawn(&w->pid, r->worker_path, &fa, &at, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    if (cfd >= 0)
-      close(cfd);
-    if (rfd >= 0)
-      close(rfd);
+    int e = 0;
+    pid_t pid = -1;
+    /* a zygote that died is started again, once per worker */
+    for (int attempt = 0; attempt < 2 && pid < 0; attempt++) {
+      if (r->zyg_fd < 0 && start_zygote(r, err))
+        goto fail;
+      pid = zygote_fork(r, sv[1], &e);
+      if (pid < 0 && (e == EPIPE || e == ETIMEDOUT))
+        stop_zygote(r, 0);
+      else if (pid < 0)
+        break;
+    }
     close(sv[1]);
     sv[1] = -1;
-    if (e) {
-      w->pid = 0;
-      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot start the worker helper %s: %s",
+    if (pid < 0) {
+      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "the worker helper %s could not start a worker: %s",
                   r->worker_path, strerror(e));
       goto fail;
     }
+    w->pid = pid; /* the zygote's child: for information, the zygote reaps it */
   }
   w->fd = sv[0];
   w->busy = 0;
@@ -215,9 +319,10 @@ fail:
   return -1;
 }
 
-/* Ends a worker whose socket is closed (or about to be): the process gets a
- * bounded grace period before SIGKILL; a thread has seen EOF and returns. */
-static void reap_worker(worker_t *w, long grace_ms)
+/* Ends a worker whose socket is closed (or about to be): a thread has seen
+ * EOF and returns; a process sees the same EOF and exits, and its zygote
+ * reaps it. */
+static void reap_worker(worker_t *w)
 {
   if (w->fd >= 0) {
     close(w->fd);
@@ -227,23 +332,7 @@ static void reap_worker(worker_t *w, long grace_ms)
     pthread_join(w->thr, NULL);
     w->thr_started = 0;
   }
-  if (w->pid > 0) {
-    uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
-    for (;;) {
-      pid_t p = waitpid(w->pid, NULL, WNOHANG);
-      if (p == w->pid || (p < 0 && errno != EINTR))
-        break;
-      if (aisf_now_ns() >= until) {
-        kill(w->pid, SIGKILL);
-        while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-          ;
-        break;
-      }
-      struct timespec ts = {0, 2000000};
-      nanosleep(&ts, NULL);
-    }
-    w->pid = 0;
-  }
+  w->pid = 0;
 }
 
 /* ---- scheduling (all under mu) ---- */
@@ -286,7 +375,7 @@ static void set_fatal(aisfetch_reader *r, const aisfetch_error *e)
 static void worker_died(aisfetch_reader *r, unsigned i)
 {
   worker_t *w = &r->wk[i];
-  reap_worker(w, 0);
+  reap_worker(w);
   r->st.respawns++;
   if (w->busy) {
     slot_t *s = &r->slots[w->slot];
@@ -726,6 +815,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
   r->ring_fd = -1;
   r->wake_fd = -1;
+  r->zyg_fd = -1;
   r->t_open = aisf_now_ns();
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->hmu, NULL);
@@ -896,8 +986,10 @@ void aisfetch_close(aisfetch_reader *r)
         r->wk[i].fd = -1;
       }
     for (unsigned i = 0; i < r->nworkers; i++)
-      reap_worker(&r->wk[i], 1000);
+      reap_worker(&r->wk[i]);
   }
+  /* the zygote waits up to 1 s for its workers, then kills them */
+  stop_zygote(r, 2000);
   if (r->ring)
     munmap(r->ring, r->ring_size);
   if (r->ring_fd >= 0)

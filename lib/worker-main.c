@@ -1,12 +1,76 @@
-/* aisfetch-worker: the helper process around the worker loop.  Started by
- * libaisfetch with the control socket on fd 3 and the ring memfd on fd 4;
- * it exits when the control socket reaches EOF (its parent is gone). */
+/* aisfetch-worker: the helper process of libaisfetch, a zygote for workers.
+ *
+ * Started by the library with posix_spawn, its control socket on fd 3 and
+ * the ring's memfd on fd 4.  For each SPAWN message (which carries a new
+ * worker's control socket) it fork()s a worker that runs the worker loop on
+ * that socket: fork is safe here, the helper has one thread, and the
+ * children share its loaded libraries instead of each loading libcurl's
+ * ~30 libraries again.  It reaps its workers; at EOF on fd 3 (the library
+ * closed the reader, or its process is gone) it gives them 1 s to finish,
+ * kills the rest, reaps them and exits.
+ */
 #include "internal.h"
 
+#include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define CTRL_FD 3
+#define RING_FD 4
+#define MAX_CHILDREN 4096
+
+typedef struct {
+  pid_t pid[MAX_CHILDREN];
+  unsigned n;
+} children;
+
+static void reap(children *c, int block)
+{
+  for (;;) {
+    pid_t p = waitpid(-1, NULL, block ? 0 : WNOHANG);
+    if (p <= 0)
+      return;
+    for (unsigned i = 0; i < c->n; i++)
+      if (c->pid[i] == p) {
+        c->pid[i] = c->pid[--c->n];
+        break;
+      }
+  }
+}
+
+/* receives one SPAWN; returns the worker socket, -1 at EOF, -2 for noise */
+static int recv_spawn(void)
+{
+  aisf_msg_zygote m;
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                      .msg_controllen = sizeof cm.buf};
+  ssize_t n = recvmsg(CTRL_FD, &mh, MSG_CMSG_CLOEXEC);
+  if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+    return -1;
+  int fd = -2;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
+        c->cmsg_len == CMSG_LEN(sizeof(int)))
+      memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  if (n != (ssize_t)sizeof m || m.type != AISF_ZYG_SPAWN) {
+    if (fd >= 0)
+      close(fd);
+    return -2;
+  }
+  return fd;
+}
 
 int main(int argc, char **argv)
 {
@@ -17,9 +81,45 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return 1;
-  int rc = aisf_worker_run(3, 4);
+  static children kids;
+  for (;;) {
+    reap(&kids, 0);
+    struct pollfd p = {.fd = CTRL_FD, .events = POLLIN};
+    if (poll(&p, 1, 200) <= 0)
+      continue;
+    int fd = recv_spawn();
+    if (fd == -1)
+      break;
+    if (fd == -2)
+      continue;
+    aisf_msg_zygote ans = {.type = AISF_ZYG_SPAWNED, .pid = 0};
+    pid_t pid = kids.n < MAX_CHILDREN ? fork() : (errno = EAGAIN, -1);
+    if (pid == 0) {
+      close(CTRL_FD);
+      int rc = aisf_worker_run(fd, RING_FD);
+      _exit(rc);
+    }
+    close(fd);
+    if (pid > 0)
+      kids.pid[kids.n++] = pid;
+    ans.pid = pid > 0 ? pid : -errno;
+    while (send(CTRL_FD, &ans, sizeof ans, MSG_NOSIGNAL) < 0 && errno == EINTR)
+      ;
+  }
+  /* the library is done or gone: each worker has seen EOF on its own socket */
+  struct timespec tick = {0, 5000000};
+  for (int i = 0; i < 200 && kids.n; i++) {
+    nanosleep(&tick, NULL);
+    reap(&kids, 0);
+  }
+  for (unsigned i = 0; i < kids.n; i++)
+    kill(kids.pid[i], SIGKILL);
+  while (kids.n) {
+    unsigned before = kids.n;
+    reap(&kids, 1);
+    if (kids.n == before)
+      break;
+  }
   curl_global_cleanup();
-  close(3);
-  close(4);
-  return rc;
+  return 0;
 }

@@ -391,7 +391,7 @@ int tu_count_children(void)
   return tu_count_children_of(getpid());
 }
 
-int tu_count_children_of(pid_t me)
+int tu_list_children(pid_t me, pid_t *out, int max)
 {
   DIR *d = opendir("/proc");
   int n = 0;
@@ -414,7 +414,7 @@ int tu_count_children_of(pid_t me)
       continue;
     char state;
     int ppid;
-    if (sscanf(rp + 2, "%c %d", &state, &ppid) != 2 || ppid != me)
+    if (sscanf(rp + 2, "%c %d", &state, &ppid) != 2 || ppid != me || state == 'Z')
       continue;
     snprintf(p, sizeof p, "/proc/%s/cmdline", de->d_name);
     f = fopen(p, "r");
@@ -426,10 +426,27 @@ int tu_count_children_of(pid_t me)
     for (size_t i = 0; i < k; i++)
       if (!buf[i])
         buf[i] = ' ';
-    if (strstr(buf, "--aisfetch-worker"))
+    if (strstr(buf, "--aisfetch-worker")) {
+      if (out && n < max)
+        out[n] = (pid_t)atoi(de->d_name);
       n++;
+    }
   }
   closedir(d);
+  return n;
+}
+
+int tu_count_children_of(pid_t me)
+{
+  return tu_list_children(me, NULL, 0);
+}
+
+int tu_count_workers_of(pid_t me)
+{
+  pid_t z[64];
+  int nz = tu_list_children(me, z, 64), n = 0;
+  for (int i = 0; i < nz && i < 64; i++)
+    n += tu_list_children(z[i], NULL, 0);
   return n;
 }
 

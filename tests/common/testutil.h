@@ -69,7 +69,11 @@ int64_t tu_gen_cmp(uint64_t seed, uint64_t off, const void *buf, size_t len);
 
 int tu_count_fds(void);
 int tu_count_children(void);
-int tu_count_children_of(pid_t parent); /* aisfetch-worker children of this process */
+int tu_count_children_of(pid_t parent);
+/* helper processes (zygotes) that are children of parent, into out */
+int tu_list_children(pid_t parent, pid_t *out, int max);
+/* workers: the children of the zygotes of parent */
+int tu_count_workers_of(pid_t parent); /* aisfetch-worker children of this process */
 /* waits up to ms for no children; returns the count left */
 int tu_wait_no_children(int ms);
 char *tu_mkdtemp(void);

@@ -255,32 +255,18 @@ static void test_worker_killed(void)
   REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
   struct timespec ts = {0, 100000000};
   nanosleep(&ts, NULL);
-  /* kill two of our workers */
+  /* kill two of our workers: children of our helper (the zygote) */
+  pid_t zyg[4], wk[64];
+  int nz = tu_list_children(getpid(), zyg, 4);
+  CHECK(nz == 1);
+  int nw = nz == 1 ? tu_list_children(zyg[0], wk, 64) : 0;
+  CHECKF(nw == 4, "%d workers", nw);
   int killed = 0;
-  DIR *d = opendir("/proc");
-  struct dirent *de;
-  while (d && (de = readdir(d)) && killed < 2) {
-    if (de->d_name[0] < '0' || de->d_name[0] > '9')
-      continue;
-    char p[300], buf[512];
-    snprintf(p, sizeof p, "/proc/%s/stat", de->d_name);
-    FILE *f = fopen(p, "r");
-    if (!f)
-      continue;
-    size_t k = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[k] = '\0';
-    char *rp = strrchr(buf, ')');
-    int ppid = 0;
-    char stc;
-    if (rp && sscanf(rp + 2, "%c %d", &stc, &ppid) == 2 && ppid == getpid() &&
-        strstr(buf, "aisfetch-worke")) {
-      kill(atoi(de->d_name), SIGKILL);
-      killed++;
-    }
-  }
-  if (d)
-    closedir(d);
+  for (int i = 0; i < nw && i < 2; i++)
+    killed += kill(wk[i], SIGKILL) == 0;
+  /* and the helper itself: a new one is started for the respawns */
+  if (nz == 1)
+    kill(zyg[0], SIGKILL);
   CHECK(killed == 2);
   tu_emu_clear_faults(&emu);
   uint64_t off = 0;

@@ -57,7 +57,7 @@ static void test_parent_killed(const char *cli)
     for (int i = 0; i < 300 && seen < 8 && mode == 0; i++) {
       struct timespec ts = {0, 10000000};
       nanosleep(&ts, NULL);
-      seen = tu_count_children_of(pid);
+      seen = tu_count_workers_of(pid);
     }
     struct timespec ts = {0, 300000000};
     nanosleep(&ts, NULL);
@@ -69,7 +69,7 @@ static void test_parent_killed(const char *cli)
     int left = -1;
     for (int i = 0; i < 100; i++) {
       reap_all();
-      left = tu_count_children();
+      left = tu_count_children() + tu_count_workers_of(getpid());
       if (left == 0)
         break;
       nanosleep(&(struct timespec){0, 10000000}, NULL);

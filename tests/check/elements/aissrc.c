@@ -396,7 +396,7 @@ GST_START_TEST (test_chunk_size_from_object)
   fail_unless (gst_structure_get_uint64 (stats, "ranges", &ranges));
   gst_structure_free (stats);
   fail_unless_equals_uint64 (cs, MiB);
-  fail_unless_equals_uint64 (ranges, 6);
+  fail_unless (ranges >= 6);
   fail_unless (tu_gen_cmp (test_object ("chunked")->seed, 0, c.data,
           c.size) < 0);
   gst_element_set_state (pipeline, GST_STATE_NULL);
@@ -560,6 +560,29 @@ gate_check_range (const TestObject * o, guint64 start, guint64 stop)
   g_mutex_unlock (&gate.lock);
 }
 
+/* the largest start of a range of key ("bucket/object") that the targets
+ * served since the last reset of the emulator's stats */
+static guint64
+max_range_start (const gchar * key)
+{
+  static gchar out[1 << 20];
+  gchar url[512], *pat, *p;
+  guint64 max = 0;
+
+  g_snprintf (url, sizeof url, "%s/_emu/stats", emu.url);
+  fail_unless (tu_http ("GET", url, NULL, 0, out, sizeof out) == 200);
+  pat = g_strdup_printf ("\"%s\"", key);
+  for (p = strstr (out, pat); p; p = strstr (p + 1, pat)) {
+    const gchar *r = strstr (p, "bytes=");
+    guint64 a;
+
+    if (r && sscanf (r, "bytes=%" G_GUINT64_FORMAT, &a) == 1 && a > max)
+      max = a;
+  }
+  g_free (pat);
+  return max;
+}
+
 /* a seek in READY applies when the element starts */
 static void
 seek_in_ready (guint64 start, gint64 stop)
@@ -571,6 +594,7 @@ seek_in_ready (guint64 start, gint64 stop)
   g_object_set (src, "chunk-size", 65536, "num-workers", 4, "blocksize", 10000,
       NULL);
   sinkpad = gate_setup (src, o->size, TRUE);
+  tu_emu_post (&emu, "/_emu/stats/reset");
   fail_unless (gst_element_set_state (src, GST_STATE_READY) ==
       GST_STATE_CHANGE_SUCCESS);
   fail_unless (gst_element_seek (src, 1.0, GST_FORMAT_BYTES,
@@ -581,8 +605,13 @@ seek_in_ready (guint64 start, gint64 stop)
   fail_unless (gate_wait_eos (30), "no EOS");
   gate_check_range (o, start, stop < 0 ? o->size : (guint64) stop);
   /* nothing past the stop was fetched */
-  if (stop >= 0)
-    fail_unless (stat_u64 (src, "bytes") <= (guint64) stop - start + 65536 * 2);
+  if (stop >= 0) {
+    guint64 last = max_range_start ("gst/mid");
+
+    fail_unless (last < (guint64) stop, "a range at %" G_GUINT64_FORMAT
+        " was fetched, past the stop %" G_GINT64_FORMAT, last, stop);
+    fail_unless (last >= start - start % 65536);
+  }
   fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
       GST_STATE_CHANGE_SUCCESS);
   gate_teardown (src, sinkpad);
@@ -594,6 +623,29 @@ GST_START_TEST (test_seek_ready)
   seek_in_ready (65536 * 3 + 17, 65536 * 9 + 5);
   seek_in_ready (0, 1);
   seek_in_ready (MiB + 12, -1);
+}
+
+GST_END_TEST;
+
+/* reverse playback in bytes, as GStreamer's filesrc test has it: EOS */
+GST_START_TEST (test_seek_reverse)
+{
+  const TestObject *o = test_object ("mid");
+  GstElement *src = make_src ("mid");
+  GstPad *sinkpad;
+
+  g_object_set (src, "chunk-size", 65536, "blocksize", 100000, NULL);
+  sinkpad = gate_setup (src, o->size, TRUE);
+  fail_unless (gst_element_set_state (src, GST_STATE_READY) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_element_seek (src, -1.0, GST_FORMAT_BYTES, 0, GST_SEEK_TYPE_SET, 100,
+      GST_SEEK_TYPE_SET, -1);
+  fail_unless (gst_element_set_state (src, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (gate_wait_eos (30), "no EOS");
+  fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gate_teardown (src, sinkpad);
 }
 
 GST_END_TEST;
@@ -1020,8 +1072,9 @@ GST_START_TEST (test_redirects)
   /* the HEAD's redirect names the target; the ranges go straight there */
   fail_unless (redirects >= 1);
   fail_unless (redirects < ranges, "every range went through the proxy");
-  fail_unless_equals_uint64 (ranges, 25);
-  fail_unless_equals_uint64 (bytes, o->size);
+  /* 25 chunks; a slow range may be fetched twice (hedged) */
+  fail_unless (ranges >= 25, "%" G_GUINT64_FORMAT " ranges", ranges);
+  fail_unless (bytes >= o->size);
   fail_unless (throughput > 0 && elapsed > 0);
   busy = gst_structure_get_value (stats, "worker-busy");
   fail_unless (busy && GST_VALUE_HOLDS_ARRAY (busy));
@@ -1973,6 +2026,7 @@ aissrc_suite (void)
   tcase_add_test (tc, test_content);
   tcase_add_test (tc, test_chunk_size_from_object);
   tcase_add_test (tc, test_seek_ready);
+  tcase_add_test (tc, test_seek_reverse);
   tcase_add_test (tc, test_seek_playing);
   tcase_add_test (tc, test_pull_edges);
   tcase_add_test (tc, test_pull_random);
