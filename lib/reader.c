@@ -1104,6 +1104,8 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       chunk->lease_ = sl->lease;
       r->pos = cend;
       r->st.bytes_delivered += chunk->len;
+      if (r->ra < r->nslots) /* after a restart the readahead grows back */
+        r->ra = 2 * r->ra < r->nslots ? 2 * r->ra : r->nslots;
       wake(r);
       return AISFETCH_OK;
     }
@@ -1199,7 +1201,10 @@ aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t 
     return aisf_fail(err, AISFETCH_E_ARG, "stop %llu is before the start %llu",
                      (unsigned long long)stop, (unsigned long long)off);
   pthread_mutex_lock(&r->mu);
-  reposition(r, off, stop, r->nslots);
+  /* A seek to bytes the ring does not hold fetches their chunk alone first:
+   * in parallel with the readahead it would get a share of the bandwidth. */
+  int cached = r->size && off < r->size && find_slot(r, off / r->cs) >= 0;
+  reposition(r, off, stop, cached || off >= r->size ? r->nslots : 1);
   pthread_mutex_unlock(&r->mu);
   pthread_mutex_lock(&r->hmu);
   if (r->hash_state == 1 && off != r->hash_pos)

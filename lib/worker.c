@@ -48,6 +48,9 @@ typedef struct {
   int fail_status;
   char fail_msg[512];
   uint64_t last_io_ns;
+  uint64_t job_id;
+  uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
+  int aborted;               /* an ABORT (or EOF) seen from inside the transfer */
   char body[2048];           /* error body of a non-2xx answer */
   size_t body_len;
 } xfer;
@@ -131,6 +134,8 @@ static void check_headers(xfer *x)
   }
 }
 
+static int poll_ctrl(worker *w, uint64_t job_id);
+
 static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 {
   xfer *x = ud;
@@ -158,6 +163,16 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
     check_headers(x);
   if (x->fail)
     return 0;
+  /* libcurl may read a whole range in one perform call: look for an ABORT
+   * every 256 KiB so that a seek does not wait for ranges nobody wants */
+  if (x->got - x->checked_ctrl_at >= 256 * 1024) {
+    struct pollfd p = {.fd = x->w->ctrl, .events = POLLIN};
+    x->checked_ctrl_at = x->got;
+    if (poll(&p, 1, 0) > 0 && poll_ctrl(x->w, x->job_id)) {
+      x->aborted = 1;
+      return 0;
+    }
+  }
   if (len > x->len - x->got) {
     xfail(x, AISFETCH_E_PROTOCOL, 1,
           "server sent more bytes than asked for the range bytes=%llu-%llu",
@@ -222,6 +237,9 @@ static enum try_outcome do_try(worker *w, xfer *x, const char *url, uint64_t job
   x->got = 0;
   x->fail = AISFETCH_OK;
   x->fail_msg[0] = '\0';
+  x->job_id = job_id;
+  x->checked_ctrl_at = 0;
+  x->aborted = 0;
   x->body_len = 0;
   x->body[0] = '\0';
   x->last_io_ns = aisf_now_ns();
@@ -246,6 +264,10 @@ static enum try_outcome do_try(worker *w, xfer *x, const char *url, uint64_t job
   for (;;) {
     int running = 0;
     CURLMcode mc = curl_multi_perform(w->multi, &running);
+    if (x->aborted) {
+      aborted = 1;
+      break;
+    }
     if (mc != CURLM_OK || !running || x->fail)
       break;
     struct curl_waitfd wfd = {.fd = w->ctrl, .events = CURL_WAIT_POLLIN, .revents = 0};
