@@ -43,20 +43,25 @@
  * demuxers such as qtdemux can read an MP4 whose index is at the end.  In pull
  * mode, reads near the current position come from the ring; a read far away
  * restarts the window there with a small readahead that doubles while the
- * reads stay sequential.
+ * reads stay near it.  aissrc also keeps the last few chunks it read from,
+ * so a demuxer that reads interleaved streams from two places of the object
+ * costs no round trip to the workers.
  *
  * Downstream elements that hold many buffers (queues, demuxer adapters)
  * could otherwise keep every slot of the ring and starve the workers: once
- * half the slots are held, aissrc copies new chunks into ordinary memory and
- * returns their slots at once.  The `stats` property counts both kinds of
- * chunks.
+ * half the slots are held (and the ring is smaller than the object), aissrc
+ * copies new chunks into ordinary memory and returns their slots at once.
+ * The `stats` property counts both kinds of chunks.
  *
- * The default #GstBaseSrc:blocksize of aissrc is 1 MiB (instead of 4 KiB):
- * large chunks are cut into buffers of that size that share the slot.
- * Measured with `aissrc ! fakesink` on a 1 GiB object from a local emulator
- * (8 workers, 8 MiB chunks), 64 KiB buffers cost about 128 pushes per chunk
- * and 1 MiB buffers reach the same throughput as whole-chunk buffers, while
- * keeping each buffer small enough for parsers and queues downstream.
+ * The default #GstBaseSrc:blocksize of aissrc is 1 MiB (basesrc's is 4 KiB):
+ * chunks are cut into buffers of that size that share the slot.  Measured
+ * with `aissrc ! fakesink` on a 1 GiB object served by the emulator on
+ * loopback (8 workers, 8 MiB chunks, 2 CPUs), the streaming thread spends
+ * per GiB about 24 ms of CPU with 64 KiB buffers, 9.5 ms with 256 KiB,
+ * 6 ms with 1 MiB, 6.5 ms with 4 MiB and 4.5 ms with whole 8 MiB chunks,
+ * while the transfer takes 0.5 s: from 1 MiB on the cost per buffer no longer
+ * counts, and buffers smaller than a chunk let a queue or a demuxer that
+ * holds a few of them hold fewer slots of the ring.
  *
  * When the object is opened, aissrc posts an element message named
  * `aissrc-object` with its size, version, checksum, the URL of the target
@@ -148,6 +153,22 @@ typedef struct
   aisfetch_chunk chunk;
 } GstAisLease;
 
+/* A chunk (or, copied, part of one) that buffers are cut from. */
+typedef struct
+{
+  GstMemory *mem;               /* NULL: unused */
+  guint64 start;                /* object offset of the first byte of mem */
+  guint64 len;
+  guint64 used;                 /* for least-recently-used replacement */
+  gboolean wrapped;             /* mem wraps a slot (else it is a copy) */
+} GstAisWindow;
+
+/* In pull mode a demuxer reads interleaved streams from a few places at
+ * once: keep that many windows, so that its reads cost no round trip to the
+ * reader.  Windows that wrap a slot hold it: at most a quarter of the ring
+ * (max_wrapped); copies hold none. */
+#define MAX_WINDOWS 4
+
 struct _GstAisSrc
 {
   GstBaseSrc parent;
@@ -179,13 +200,17 @@ struct _GstAisSrc
   guint64 size;
   guint64 cs;                   /* the reader's chunk size */
   guint nslots;
-  GstMemory *win;               /* the chunk being handed out, or NULL */
-  guint64 win_start;            /* object offset of the first byte of win */
-  guint64 win_len;
+  guint64 nchunks;
+  GstAisWindow wins[MAX_WINDOWS];
+  guint max_wins;               /* 1 in push mode */
+  guint max_wrapped;            /* windows that may wrap a slot at once */
+  guint64 use_clock;
+  GstAisWindow *win;            /* the window being handed out, or NULL */
   guint64 read_pos;             /* where aisfetch_next() continues */
   guint64 read_stop;            /* the stop the reader was given */
   guint64 seg_stop;             /* push mode: stop of the segment, or G_MAXUINT64 */
   guint64 pull_ra;              /* pull mode: readahead in chunks */
+  guint64 pull_lo;              /* pull mode: where the readahead window starts */
   gboolean idle;                /* the window is empty until the first read */
 };
 
@@ -999,15 +1024,18 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   src->size = aisfetch_size (r);
   src->cs = info->chunk_size ? info->chunk_size : AISFETCH_DEFAULT_CHUNK_SIZE;
   src->nslots = info->slots;
+  src->nchunks = (src->size + src->cs - 1) / src->cs;
   g_free (info);
   src->win = NULL;
-  src->win_start = src->win_len = 0;
+  src->max_wins = mode == GST_PAD_MODE_PULL ? MAX_WINDOWS : 1;
+  src->max_wrapped = mode == GST_PAD_MODE_PULL ?
+      CLAMP (src->nslots / 4, 1, MAX_WINDOWS) : 1;
   src->seg_stop = G_MAXUINT64;
   src->pull_ra = 0;
-  /* Fetch nothing until the first read or seek: basesrc also starts and
-   * stops a source just to learn whether it can work in pull mode (playbin
-   * does that twice), and those probes should cost a HEAD, not a window of
-   * ranges. */
+  src->pull_lo = 0;
+  /* Fetch nothing until the first read or seek says where: a seek made in
+   * READY, or a demuxer that pulls the index at the end first, should not
+   * find the workers busy with the start of the object. */
   aisfetch_seek_range (r, 0, 0, NULL);
   src->read_pos = 0;
   src->read_stop = 0;
@@ -1038,13 +1066,16 @@ failed:
 }
 
 static void
-gst_ais_src_drop_window (GstAisSrc * src)
+gst_ais_src_drop_windows (GstAisSrc * src)
 {
-  if (src->win) {
-    gst_memory_unref (src->win);
-    src->win = NULL;
+  guint i;
+
+  for (i = 0; i < MAX_WINDOWS; i++) {
+    if (src->wins[i].mem)
+      gst_memory_unref (src->wins[i].mem);
+    memset (&src->wins[i], 0, sizeof src->wins[i]);
   }
-  src->win_start = src->win_len = 0;
+  src->win = NULL;
 }
 
 static gboolean
@@ -1054,7 +1085,7 @@ gst_ais_src_stop (GstBaseSrc * bsrc)
   GstAisReader *reader;
   GstStructure *stats;
 
-  gst_ais_src_drop_window (src);
+  gst_ais_src_drop_windows (src);
 
   GST_OBJECT_LOCK (src);
   reader = src->reader;
@@ -1147,7 +1178,7 @@ gst_ais_src_do_seek (GstBaseSrc * bsrc, GstSegment * segment)
   GST_DEBUG_OBJECT (src, "seek to %" G_GUINT64_FORMAT " stop %" G_GINT64_FORMAT,
       start, segment->stop);
 
-  gst_ais_src_drop_window (src);
+  gst_ais_src_drop_windows (src);
   src->seg_stop = stop;
   if (!GST_BASE_SRC_CLASS (parent_class)->do_seek (bsrc, segment))
     return FALSE;
@@ -1190,10 +1221,11 @@ gst_ais_src_unlock_stop (GstBaseSrc * bsrc)
 
 /* ---- data ---- */
 
-/* Takes the next chunk from the reader into the window: wrapped when at
- * most half the slots are held downstream, else copied and given back. */
+/* Takes the next chunk from the reader into window w: wrapped when at most
+ * half the slots are held, else copied and given back at once (a copied
+ * window holds no slot, so it can stay for the reads that follow). */
 static GstFlowReturn
-gst_ais_src_next_chunk (GstAisSrc * src)
+gst_ais_src_next_chunk (GstAisSrc * src, GstAisWindow * w)
 {
   aisfetch_reader *r = gst_ais_src_r (src);
   aisfetch_chunk c;
@@ -1223,20 +1255,22 @@ gst_ais_src_next_chunk (GstAisSrc * src)
   /* aisfetch_release() clears the chunk */
   offset = c.offset;
   len = c.len;
-  copy = aisfetch_slots_held (r) * 2 > src->nslots;
+  /* when the ring holds the whole object, held slots cannot starve it */
+  copy = src->nslots < src->nchunks &&
+      aisfetch_slots_held (r) * 2 > src->nslots;
   if (copy) {
     GstMapInfo map;
 
-    mem = gst_allocator_alloc (NULL, c.len, NULL);
+    mem = gst_allocator_alloc (NULL, len, NULL);
     if (!mem || !gst_memory_map (mem, &map, GST_MAP_WRITE)) {
       aisfetch_release (r, &c);
       if (mem)
         gst_memory_unref (mem);
       GST_ELEMENT_ERROR (src, RESOURCE, FAILED, (NULL),
-          ("cannot allocate %" G_GSIZE_FORMAT " bytes", (gsize) c.len));
+          ("cannot allocate %" G_GSIZE_FORMAT " bytes", len));
       return GST_FLOW_ERROR;
     }
-    memcpy (map.data, c.data, c.len);
+    memcpy (map.data, c.data, len);
     gst_memory_unmap (mem, &map);
     aisfetch_release (r, &c);
   } else {
@@ -1257,43 +1291,61 @@ gst_ais_src_next_chunk (GstAisSrc * src)
 
   GST_LOG_OBJECT (src, "chunk %" G_GUINT64_FORMAT "+%" G_GSIZE_FORMAT " (%s)",
       offset, len, copy ? "copied" : "wrapped");
-  src->win = mem;
-  src->win_start = offset;
-  src->win_len = len;
+  w->mem = mem;
+  w->start = offset;
+  w->len = len;
+  w->wrapped = !copy;
+  w->used = ++src->use_clock;
+  src->win = w;
   src->read_pos = offset + len;
   return GST_FLOW_OK;
 }
 
-/* Pull mode: a read away from the reader's position restarts the window
- * with a readahead of the chunks asked plus one; while the reads stay
- * sequential the readahead doubles, up to the ring. */
+/* Pull mode: a read outside the readahead window restarts it there, with a
+ * readahead of the chunks asked plus one; reads inside it (sequential, or
+ * going back and forth as a demuxer does between interleaved streams) keep
+ * it, and it doubles, up to half the ring, as they approach its end. */
 static gboolean
 gst_ais_src_pull_plan (GstAisSrc * src, guint64 offset, guint64 need_end)
 {
   guint64 cs = src->cs;
   guint64 first = offset / cs;
   guint64 last = (MAX (need_end, offset + 1) + cs - 1) / cs;   /* exclusive */
-  guint64 max_ra = MAX (src->nslots, 1);
+  /* half the ring: the other half keeps chunks behind the position, which
+   * a demuxer reading interleaved streams comes back to */
+  guint64 max_ra = MAX (src->nslots / 2, 1);
   guint64 stop;
-  gboolean far = src->idle || offset != src->read_pos;
+  gboolean far = src->idle || offset < src->pull_lo ||
+      offset >= src->read_stop;
 
   if (far) {
     src->pull_ra = MIN (last - first + 1, max_ra);
-  } else {
-    if (src->read_stop >= MIN (need_end, src->size) &&
-        (src->read_stop >= src->size ||
-            src->read_stop - offset > (src->pull_ra * cs) / 2))
-      return TRUE;
+    src->pull_lo = first * cs;
+  } else if (src->read_stop < MIN (need_end, src->size) ||
+      (src->read_stop < src->size &&
+          src->read_stop - offset <= (src->pull_ra * cs) / 2)) {
     src->pull_ra = MIN (MAX (src->pull_ra * 2, 1), max_ra);
+  } else if (offset == src->read_pos) {
+    return TRUE;
   }
   stop = MAX (last, first + src->pull_ra) * cs;
   stop = MIN (stop, src->size);
-  if (!far && stop <= src->read_stop)
-    return TRUE;
+  if (!far)
+    stop = MAX (stop, src->read_stop);
   GST_LOG_OBJECT (src, "%s read at %" G_GUINT64_FORMAT ": window to %"
       G_GUINT64_FORMAT " (%" G_GUINT64_FORMAT " chunks)",
-      far ? "far" : "sequential", offset, stop, src->pull_ra);
+      far ? "far" : "near", offset, stop, src->pull_ra);
   return gst_ais_src_reposition (src, offset, stop);
+}
+
+static void
+gst_ais_src_clear_window (GstAisSrc * src, GstAisWindow * w)
+{
+  if (w->mem)
+    gst_memory_unref (w->mem);
+  memset (w, 0, sizeof *w);
+  if (src->win == w)
+    src->win = NULL;
 }
 
 /* Makes the window start at offset (and, in pull mode, lets the reader
@@ -1302,7 +1354,31 @@ static GstFlowReturn
 gst_ais_src_fill_window (GstAisSrc * src, guint64 offset, guint64 need_end,
     gboolean pull)
 {
-  gst_ais_src_drop_window (src);
+  GstAisWindow *w = NULL, *lru_wrapped = NULL;
+  guint i, wrapped = 0;
+
+  /* an unused window, else the least recently used one; and if the new
+   * chunk may not wrap its slot, give back the slot of the least recently
+   * used window that wraps one, before taking another */
+  for (i = 0; i < src->max_wins; i++) {
+    GstAisWindow *e = &src->wins[i];
+
+    if (e->mem && e->wrapped) {
+      wrapped++;
+      if (!lru_wrapped || e->used < lru_wrapped->used)
+        lru_wrapped = e;
+    }
+    if (w && !w->mem)
+      continue;
+    if (!e->mem || !w || e->used < w->used)
+      w = e;
+  }
+  if (w->mem && wrapped >= src->max_wrapped && !w->wrapped)
+    w = lru_wrapped;
+  else if (!w->mem && wrapped >= src->max_wrapped)
+    gst_ais_src_clear_window (src, lru_wrapped);
+  gst_ais_src_clear_window (src, w);
+
   if (pull) {
     if (!gst_ais_src_pull_plan (src, offset, need_end))
       return GST_FLOW_ERROR;
@@ -1312,14 +1388,28 @@ gst_ais_src_fill_window (GstAisSrc * src, guint64 offset, guint64 need_end,
     if (!gst_ais_src_reposition (src, offset, src->seg_stop))
       return GST_FLOW_ERROR;
   }
-  return gst_ais_src_next_chunk (src);
+  return gst_ais_src_next_chunk (src, w);
 }
 
+/* makes the window that holds offset the current one */
 static gboolean
 gst_ais_src_in_window (GstAisSrc * src, guint64 offset)
 {
-  return src->win && offset >= src->win_start &&
-      offset < src->win_start + src->win_len;
+  guint i;
+
+  if (src->win && offset >= src->win->start &&
+      offset < src->win->start + src->win->len)
+    return TRUE;
+  for (i = 0; i < src->max_wins; i++) {
+    GstAisWindow *w = &src->wins[i];
+
+    if (w->mem && offset >= w->start && offset < w->start + w->len) {
+      w->used = ++src->use_clock;
+      src->win = w;
+      return TRUE;
+    }
+  }
+  return FALSE;
 }
 
 /* Pull mode, a read across chunks: copies into one buffer. */
@@ -1350,15 +1440,15 @@ gst_ais_src_gather (GstAisSrc * src, guint64 offset, guint length,
       if (ret != GST_FLOW_OK)
         break;
     }
-    n = MIN (length - done, src->win_start + src->win_len - pos);
-    if (!gst_memory_map (src->win, &wmap, GST_MAP_READ)) {
+    n = MIN (length - done, src->win->start + src->win->len - pos);
+    if (!gst_memory_map (src->win->mem, &wmap, GST_MAP_READ)) {
       ret = GST_FLOW_ERROR;
       GST_ELEMENT_ERROR (src, RESOURCE, FAILED, (NULL),
           ("cannot map a chunk"));
       break;
     }
-    memcpy (map.data + done, wmap.data + (pos - src->win_start), n);
-    gst_memory_unmap (src->win, &wmap);
+    memcpy (map.data + done, wmap.data + (pos - src->win->start), n);
+    gst_memory_unmap (src->win->mem, &wmap);
     done += n;
     pos += n;
   }
@@ -1406,12 +1496,12 @@ gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset, guint length,
     }
   }
 
-  if (!pull || offset + length <= src->win_start + src->win_len) {
-    guint64 n = MIN (length, src->win_start + src->win_len - offset);
+  if (!pull || offset + length <= src->win->start + src->win->len) {
+    guint64 n = MIN (length, src->win->start + src->win->len - offset);
 
     buf = gst_buffer_new ();
-    gst_buffer_append_memory (buf, gst_memory_share (src->win,
-            (gssize) (offset - src->win_start), (gssize) n));
+    gst_buffer_append_memory (buf, gst_memory_share (src->win->mem,
+            (gssize) (offset - src->win->start), (gssize) n));
   } else {
     ret = gst_ais_src_gather (src, offset, length, &buf);
     if (ret != GST_FLOW_OK)

@@ -14,7 +14,7 @@ meson setup build-asan --wipe -Dwerror=true -Db_sanitize=address,undefined -Db_l
   meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false
 ninja -C build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --print-errorlogs --num-processes "$jobs" --suite lib
+  meson test -C build-asan --print-errorlogs --num-processes "$jobs" --suite lib --suite gst
 # install into a staging prefix; build the examples against the installed pkg-config files
 bash tests/install-check.sh
 

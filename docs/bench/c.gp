@@ -1,6 +1,6 @@
 set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
 set output '/work/main/docs/bench/c.png'
-set multiplot layout 1,2 title 'c: 40 ms round trip, no per-connection cap, 512 MiB object'
+set multiplot layout 1,2 title 'c: 40 ms round trip, no per-connection cap, 1024 MiB object'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
@@ -11,14 +11,14 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1492.71 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     952.968 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1825.38 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1537.19 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     998.59 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1732.51 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
 set key top left
 plot '/work/main/docs/bench/c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.417126 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.898742 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.40719 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.535913 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.937802 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.421477 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot
