@@ -67,6 +67,11 @@ class Bench:
         self.netns = None
         self.delay_mode = "server"
         self.work = None
+        self.disturbed = 0
+        rev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
+        dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "gst", "tools"]).stdout.strip()
+        self.source = rev + (" + uncommitted changes in lib/, gst/ or tools/" if dirty else "")
+        self.load_start = os.getloadavg()
         self.env = dict(os.environ)
         self.env["AISFETCH_WORKER"] = os.path.join(self.build, "lib", "aisfetch-worker")
         self.env["GST_PLUGIN_PATH"] = os.path.join(self.build, "gst")
@@ -79,6 +84,8 @@ class Bench:
         self.have_aissrc = os.path.exists(os.path.join(self.build, "gst", "libgstaistore.so"))
         n = 2 if self.quick else 5
         self.rounds = args.rounds or n
+        # the fast scenarios get more rounds: their runs are short and single streams vary most
+        self.rounds_fast = args.rounds or (3 if self.quick else 7)
         self.size_a = (512 * MiB if self.quick else GiB)
         self.size_b = (256 * MiB if self.quick else GiB)
         self.size_c = (512 * MiB if self.quick else GiB)
@@ -273,35 +280,93 @@ class Bench:
             self.netns = None
 
     # ------------------------------------------------------------ measuring
-    def measure(self, cmd, limit_s, pss_ms=0):
-        """Runs cmd under treemon; returns (treemon json, stdout of cmd's tree, stderr)."""
+    @staticmethod
+    def cpu_ticks():
+        """(busy, steal) jiffies of the whole machine."""
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        steal = v[7] if len(v) > 7 else 0
+        return sum(v[:8]) - idle - steal, steal
+
+    def server_ticks(self):
+        """utime + stime jiffies of the servers and their worker processes."""
+        pids = []
+        for p, _ in self.procs:
+            pids.append(p.pid)
+            try:
+                for t in os.listdir("/proc/%d/task" % p.pid):
+                    with open("/proc/%d/task/%s/children" % (p.pid, t)) as f:
+                        pids += [int(x) for x in f.read().split()]
+            except OSError:
+                pass
+        tot = 0
+        for pid in pids:
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                tot += int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return tot
+
+    def measure(self, cmd, limit_s, pss_ms=0, prepare=None):
+        """Runs cmd under treemon; returns (treemon json, stdout of cmd's tree, stderr).
+
+        The CPU the rest of the machine used meanwhile (not the command's tree, not the
+        servers; steal time included) is reported as foreign_cores.  A run of more than
+        0.2 s disturbed by more than a quarter of a core of foreign work is run again,
+        at most twice (prepare() is called before every attempt)."""
         full = [os.path.join(self.tools, "treemon"), "-i", "20", "-t", "%g" % limit_s]
         if pss_ms:
             full += ["-p", str(pss_ms)]
         full += ["--"] + cmd
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            subprocess.run(self.wrap(full), stdout=out, stderr=err, env=self.env,
-                           timeout=limit_s + 60)
-            out.seek(0)
-            err.seek(0)
-            lines = out.read().decode(errors="replace").splitlines()
-            errtext = err.read().decode(errors="replace")
-        tm = None
-        other = []
-        for ln in lines:
-            if ln.startswith("{\"t_start_ns\""):
-                tm = json.loads(ln)
-            else:
-                other.append(ln)
-        if tm is None:
-            raise RuntimeError("treemon gave no result for %s: %s" % (cmd, errtext[-500:]))
+        hz = os.sysconf("SC_CLK_TCK")
+        disturbed = []
+        for attempt in range(3):
+            if prepare:
+                prepare()
+            b0, st0 = self.cpu_ticks()
+            s0 = self.server_ticks()
+            with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+                subprocess.run(self.wrap(full), stdout=out, stderr=err, env=self.env,
+                               timeout=limit_s + 60)
+                out.seek(0)
+                err.seek(0)
+                lines = out.read().decode(errors="replace").splitlines()
+                errtext = err.read().decode(errors="replace")
+            b1, st1 = self.cpu_ticks()
+            s1 = self.server_ticks()
+            tm = None
+            other = []
+            for ln in lines:
+                if ln.startswith("{\"t_start_ns\""):
+                    tm = json.loads(ln)
+                else:
+                    other.append(ln)
+            if tm is None:
+                raise RuntimeError("treemon gave no result for %s: %s" % (cmd, errtext[-500:]))
+            wall = max(tm["wall_s"], 1e-3)
+            server = (s1 - s0) / hz
+            foreign = max(0.0, ((b1 - b0) + (st1 - st0)) / hz - server - tm["user_s"] - tm["sys_s"])
+            tm["server_cpu_s"] = server
+            tm["foreign_cores"] = foreign / wall
+            tm["steal_cores"] = (st1 - st0) / hz / wall
+            if tm["foreign_cores"] <= 0.25 or wall < 0.2 or attempt == 2:
+                break
+            disturbed.append(round(tm["foreign_cores"], 2))
+            self.disturbed += 1
+            time.sleep(0.5)
+        tm["disturbed_attempts"] = disturbed
         return tm, other, errtext
 
     def record(self, scenario, tool, workers, rnd, tm, nbytes, extra=None, error=""):
         r = {"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
              "bytes": nbytes, "wall_s": tm["wall_s"], "cpu_s": tm["user_s"] + tm["sys_s"],
              "user_s": tm["user_s"], "sys_s": tm["sys_s"], "mem_peak": tm["mem_peak"],
-             "pss_peak": tm["pss_peak"], "nproc": tm["nproc_peak"], "rc": tm["rc"], "error": error}
+             "pss_peak": tm["pss_peak"], "nproc": tm["nproc_peak"], "rc": tm["rc"], "error": error,
+             "server_cpu_s": tm.get("server_cpu_s"), "foreign_cores": tm.get("foreign_cores"),
+             "steal_cores": tm.get("steal_cores"), "disturbed_attempts": tm.get("disturbed_attempts")}
         if tm["rc"] != 0 and not error:
             r["error"] = "exit status %d" % tm["rc"]
         r["mbps"] = nbytes / tm["wall_s"] / 1e6 if tm["wall_s"] > 0 and nbytes and not r["error"] else None
@@ -317,7 +382,7 @@ class Bench:
         return max(60.0, 8.0 * size / rate + 30)
 
     # one transfer of a whole object by one tool
-    def run_tool(self, scenario, tool, workers, rnd, url, uri, endpoint, size, rate_hint, pss_ms=0):
+    def run_tool(self, scenario, tool, workers, rnd, url, uri, endpoint, size, rate_hint, pss_ms=0, prepare=None):
         limit = self.limit_for(size, rate_hint)
         extra = {}
         if tool == "curl":
@@ -339,7 +404,7 @@ class Bench:
         else:
             raise ValueError(tool)
         try:
-            tm, out, err = self.measure(cmd, limit, pss_ms)
+            tm, out, err = self.measure(cmd, limit, pss_ms, prepare)
         except Exception as e:  # noqa: BLE001 - a failed run is recorded, not fatal
             self.runs.append({"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
                               "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
@@ -435,10 +500,11 @@ class Bench:
         uri = "ais://bench/%s" % obj
         self.set_rtt(rtt_ms)
         cfgs = self.peers()
+        rounds = self.rounds if rate else self.rounds_fast
         log("scenario %s: %d MiB, rtt %g ms, per-connection cap %s, %d rounds x %d configurations" % (
-            name, size // MiB, rtt_ms, "%g MB/s" % (rate / 1e6) if rate else "none", self.rounds, len(cfgs)))
+            name, size // MiB, rtt_ms, "%g MB/s" % (rate / 1e6) if rate else "none", rounds, len(cfgs)))
         hint = rate if rate else 1e9
-        for rnd in range(self.rounds):
+        for rnd in range(rounds):
             k = rnd % len(cfgs)
             for tool, n in cfgs[k:] + cfgs[:k]:      # rotate: no configuration always runs first
                 # one or two capped connections take size/rate seconds every time, with
@@ -451,12 +517,12 @@ class Bench:
             if self.have_aissrc:
                 self.run_seek(name, "aissrc", 8, rnd, url, uri, endpoint, size)
             self.run_seek(name, "souphttpsrc", None, rnd, url, uri, endpoint, size)
-            self.progress(name, rnd)
+            self.progress(name, rnd, rounds)
 
-    def progress(self, name, rnd):
+    def progress(self, name, rnd, rounds=None):
         rs = [r for r in self.runs if r["scenario"] == name and r.get("round") == rnd and r.get("mbps")]
         best = max(rs, key=lambda r: r["mbps"]) if rs else None
-        log("  %s round %d/%d done%s" % (name, rnd + 1, self.rounds,
+        log("  %s round %d/%d done%s" % (name, rnd + 1, rounds or self.rounds,
                                          ", best %s n=%s %.0f MB/s" % (best["tool"], best["workers"], best["mbps"])
                                          if best else ""))
 
@@ -483,25 +549,26 @@ class Bench:
             cfgs += [("sdk-model", 16, False), ("sdk-model", 16, True)]
         for rnd in range(self.rounds):
             for tool, n, strag in cfgs:
-                self.emu_call("DELETE", "/_emu/faults")
-                if strag:
-                    self.emu_call("POST", "/_emu/faults", {"bucket": "gen", "object": "strag", "node": "target",
-                                                           "method": "GET", "kind": "slow", "rate": STRAGGLER_RATE,
-                                                           "offset": slow_off, "count": 1})
+                def arm(strag=strag):
+                    self.emu_call("DELETE", "/_emu/faults")
+                    if strag:
+                        self.emu_call("POST", "/_emu/faults", {"bucket": "gen", "object": "strag", "node": "target",
+                                                               "method": "GET", "kind": "slow", "rate": STRAGGLER_RATE,
+                                                               "offset": slow_off, "count": 1})
                 scen = "straggler" if strag else "straggler-base"
                 if tool == "sdk-model":
                     self.run_cmd(scen, tool, n, rnd, ["/usr/bin/python3", model, "-e", self.emu, "-n", str(n),
-                                                       "-c", str(CHUNK), uri], size, self.limit_for(size, 2e8))
+                                                       "-c", str(CHUNK), uri], size, self.limit_for(size, 2e8), arm)
                 else:
-                    self.run_tool(scen, tool, n, rnd, None, uri, self.emu, size, 2e8)
+                    self.run_tool(scen, tool, n, rnd, None, uri, self.emu, size, 2e8, prepare=arm)
             self.progress("straggler", rnd)
         self.emu_call("DELETE", "/_emu/faults")
         self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
         self.emu_call("DELETE", "/_emu/objects/gen/strag")
 
-    def run_cmd(self, scenario, tool, workers, rnd, cmd, size, limit):
+    def run_cmd(self, scenario, tool, workers, rnd, cmd, size, limit, prepare=None):
         try:
-            tm, out, err = self.measure(cmd, limit)
+            tm, out, err = self.measure(cmd, limit, 0, prepare)
         except Exception as e:  # noqa: BLE001
             self.runs.append({"scenario": scenario, "tool": tool, "workers": workers, "round": rnd,
                               "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
@@ -609,17 +676,16 @@ class Bench:
             if ln.startswith("MemTotal"):
                 mem = int(ln.split()[1]) * 1024
         deb = open("/etc/debian_version").read().strip() if os.path.exists("/etc/debian_version") else "?"
-        gitrev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
-        dirty = sh(["git", "-C", ROOT, "status", "--porcelain", "--", "lib", "gst", "tools"]).stdout.strip()
         return {
             "cpu": cpu, "cores": os.cpu_count(), "memory_bytes": mem, "kernel": platform.release(),
-            "debian": deb, "git": gitrev + (" + uncommitted changes in lib/, gst/ or tools/" if dirty else ""),
+            "debian": deb, "git": self.source, "load_start": self.load_start, "load_end": os.getloadavg(),
+            "disturbed_reruns": self.disturbed,
             "curl": first(["curl", "--version"]), "aria2c": first(["aria2c", "--version"]),
             "gstreamer": first(["gst-launch-1.0", "--version"]),
             "nginx": sh(["nginx", "-v"]).stdout.strip(),
             "libsoup": first("dpkg-query -W -f '${Package} ${Version}\\n' libsoup-3.0-0 2>/dev/null"),
             "delay_mode": self.delay_mode, "netem_probe": self.netem_probe,
-            "netns": bool(self.netns), "quick": self.quick, "rounds": self.rounds,
+            "netns": bool(self.netns), "quick": self.quick, "rounds": self.rounds, "rounds_fast": self.rounds_fast,
             "memcpy": getattr(self, "memcpy", {}),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         }

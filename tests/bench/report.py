@@ -264,7 +264,19 @@ def render(root, res):
         "tc netem on the loopback of a network namespace the benchmark makes" if m["delay_mode"] == "netem" else
         "held by the server before each answer: nginx `echo_sleep` (module echo) then the file; the emulator's `--rtt-ms`",
         m["netem_probe"]))
-    md.append("| date | %s, %d rounds per configuration, %.0f s in all |" % (m["date"], m["rounds"], res["elapsed_s"]))
+    md.append("| date | %s, %.0f s in all; rounds per configuration: %d in a and c, %d in b, straggler and memory "
+              "(%s), %s in small objects |" % (
+                  m["date"], res["elapsed_s"], m.get("rounds_fast", m["rounds"]), m["rounds"],
+                  "single capped connections: 3" if not m["quick"] else "", "5" if m["quick"] else "11"))
+    fc = [x.get("foreign_cores") for x in res["runs"] if x.get("foreign_cores") is not None and x.get("wall_s", 0) >= 0.2]
+    fc.sort()
+    md.append("| other load | load average %s at the start, %s at the end; other processes' CPU during a run "
+              "(not the measured tree, not the servers; steal included): median %s cores, 90th percentile %s cores; "
+              "%d runs were disturbed by more than 0.25 cores and measured again (at most twice) |" % (
+                  " / ".join("%.2f" % x for x in m.get("load_start", [])),
+                  " / ".join("%.2f" % x for x in m.get("load_end", [])),
+                  fmt(fc[len(fc) // 2] if fc else None, 2), fmt(fc[int(len(fc) * 0.9)] if fc else None, 2),
+                  m.get("disturbed_reruns", 0)))
     md.append("")
     md.append("## How it is measured\n")
     md.append("""One command: `%s` (`--quick` for a shorter run). It builds the project in release mode into
