@@ -89,6 +89,11 @@ typedef struct {
 
   int verify_checksum;           /* 1: check the whole object's checksum when it is read in full order */
   const char *worker_path;       /* NULL: $AISFETCH_WORKER, else the installed helper */
+  /* non-NULL: asked from aisfetch_open()'s thread at least every 100 ms while
+     it waits on the HEAD, its retries or its backoff; non-zero gives up with
+     AISFETCH_E_CANCELLED (e.g. a GStreamer element's unlock) */
+  int (*open_cancelled)(void *user_data);
+  void *open_cancelled_data;
 } aisfetch_options;
 
 typedef struct {

@@ -397,7 +397,14 @@ long aisf_backoff_ms(unsigned n, uint64_t *seed, long retry_after_s)
 struct head_ctx {
   aisf_resp resp;
   const atomic_int *cancel;
+  int (*cancel_cb)(void *);
+  void *cancel_ud;
 };
+
+static int head_cancelled(const struct head_ctx *h)
+{
+  return (h->cancel && atomic_load(h->cancel)) || (h->cancel_cb && h->cancel_cb(h->cancel_ud));
+}
 
 static size_t head_header_cb(char *buf, size_t size, size_t n, void *ud)
 {
@@ -408,8 +415,7 @@ static size_t head_header_cb(char *buf, size_t size, size_t n, void *ud)
 
 static int head_progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
-  struct head_ctx *h = ud;
-  return h->cancel && *h->cancel ? 1 : 0;
+  return head_cancelled(ud);
 }
 
 static void sleep_ms(long ms)
@@ -421,11 +427,16 @@ static void sleep_ms(long ms)
 
 aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
                            char *target_url, size_t target_n, uint64_t *redirects,
-                           const atomic_int *cancel, aisfetch_error *err)
+                           const atomic_int *cancel, int (*cancel_cb)(void *), void *cancel_ud,
+                           aisfetch_error *err)
 {
   CURL *e = curl_easy_init();
-  if (!e)
+  CURLM *m = curl_multi_init();
+  if (!e || !m) {
+    curl_easy_cleanup(e);
+    curl_multi_cleanup(m);
     return aisf_fail(err, AISFETCH_E_SYSTEM, "curl_easy_init failed");
+  }
   char hurl[AISF_URL_MAX + 64];
   int v2 = 1;
   uint64_t seed = aisf_now_ns() ^ (uint64_t)(uintptr_t)info;
@@ -433,6 +444,8 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
   char curlerr[CURL_ERROR_SIZE];
   struct head_ctx h;
   h.cancel = cancel;
+  h.cancel_cb = cancel_cb;
+  h.cancel_ud = cancel_ud;
 
   for (unsigned attempt = 0;; attempt++) {
     snprintf(hurl, sizeof hurl, "%s%s", url,
@@ -451,7 +464,28 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curlerr);
     /* a HEAD has no body to stall in: bound the whole exchange */
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->connect_timeout_ms + cfg->stall_timeout_ms);
-    CURLcode rc = curl_easy_perform(e);
+    /* the multi interface, to look at the cancel flag every 100 ms */
+    CURLcode rc = CURLE_OK;
+    int cancelled = 0;
+    curl_multi_add_handle(m, e);
+    for (;;) {
+      int running = 0;
+      if (curl_multi_perform(m, &running) != CURLM_OK || !running)
+        break;
+      if (head_cancelled(&h)) {
+        cancelled = 1;
+        break;
+      }
+      curl_multi_poll(m, NULL, 0, 100, NULL);
+    }
+    int nmsg;
+    CURLMsg *cm;
+    while ((cm = curl_multi_info_read(m, &nmsg)))
+      if (cm->msg == CURLMSG_DONE)
+        rc = cm->data.result;
+    curl_multi_remove_handle(m, e);
+    if (cancelled)
+      rc = CURLE_ABORTED_BY_CALLBACK;
     long rcount = 0;
     curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &rcount);
     if (redirects)
@@ -500,12 +534,21 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
       kind = AISFETCH_OK;
       break;
     }
-    if (!retry || attempt >= cfg->retries || (cancel && *cancel))
+    if (!retry || attempt >= cfg->retries)
       break;
+    if (head_cancelled(&h)) {
+      kind = aisf_fail(err, AISFETCH_E_CANCELLED, "HEAD %s cancelled", url);
+      break;
+    }
     long ms = aisf_backoff_ms(attempt + 1, &seed, h.resp.retry_after_s);
-    for (long waited = 0; waited < ms && !(cancel && *cancel); waited += 20)
+    for (long waited = 0; waited < ms && !head_cancelled(&h); waited += 20)
       sleep_ms(20);
+    if (head_cancelled(&h)) {
+      kind = aisf_fail(err, AISFETCH_E_CANCELLED, "HEAD %s cancelled", url);
+      break;
+    }
   }
   curl_easy_cleanup(e);
+  curl_multi_cleanup(m);
   return kind;
 }

@@ -84,7 +84,8 @@ long aisf_backoff_ms(unsigned n, uint64_t *seed, long retry_after_s);
 /* ---- the HEAD ---- */
 aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
                            char *target_url, size_t target_n, uint64_t *redirects,
-                           const atomic_int *cancel, aisfetch_error *err);
+                           const atomic_int *cancel, int (*cancel_cb)(void *), void *cancel_ud,
+                           aisfetch_error *err);
 
 /* ---- checksums ---- */
 typedef struct aisf_hash aisf_hash;

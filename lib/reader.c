@@ -345,9 +345,21 @@ static uint64_t window_end(const aisfetch_reader *r)
   return cur + w < last ? cur + w : last;
 }
 
-static int needed(const aisfetch_reader *r, uint64_t c)
+/* Chunks worth keeping (not aborted, not evicted): the whole ring's span
+ * ahead of the position, even while the readahead is ramping up after a
+ * seek, so that a reader going back and forth keeps what it fetched. */
+static int keep(const aisfetch_reader *r, uint64_t c)
 {
-  return c >= r->pos / r->cs && c < window_end(r);
+  uint64_t cur = r->pos / r->cs;
+  uint64_t last = r->stop >= r->size ? r->nchunks : (r->stop + r->cs - 1) / r->cs;
+  uint64_t end = cur + r->nslots < last ? cur + r->nslots : last;
+  return c >= cur && c < end;
+}
+
+static uint64_t distance(const aisfetch_reader *r, uint64_t c)
+{
+  uint64_t cur = r->pos / r->cs;
+  return c >= cur ? c - cur : cur - c;
 }
 
 /* The slot holding chunk c, best first: ready, then fetching, then failed
@@ -443,12 +455,27 @@ static int pick_slot(const aisfetch_reader *r, unsigned w)
     }
     if (free_any >= 0)
       continue;
-    if (needed(r, sl->chunk))
+    if (keep(r, sl->chunk))
       continue;
-    if (best < 0 || sl->chunk < r->slots[best].chunk)
+    /* the chunk farthest from the position goes first */
+    if (best < 0 || distance(r, sl->chunk) > distance(r, r->slots[best].chunk))
       best = (int)s;
   }
   return free_any >= 0 ? free_any : best;
+}
+
+/* A ring full of readahead must still make room for a chunk nearer the
+ * position: the ready, unheld slot with the farthest chunk past c, or -1. */
+static int evict_beyond(const aisfetch_reader *r, uint64_t c)
+{
+  int best = -1;
+  for (unsigned k = 0; k < r->nslots; k++) {
+    const slot_t *sl = &r->slots[k];
+    if (sl->state == SLOT_READY && !sl->holds && sl->chunk > c &&
+        (best < 0 || sl->chunk > r->slots[best].chunk))
+      best = (int)k;
+  }
+  return best;
 }
 
 /* The first chunks in order that are still being fetched, long after a range
@@ -484,7 +511,7 @@ static void schedule(aisfetch_reader *r)
     return;
   for (unsigned i = 0; i < r->nworkers; i++) {
     worker_t *w = &r->wk[i];
-    if (w->fd >= 0 && w->busy && !w->abort_sent && !needed(r, r->slots[w->slot].chunk)) {
+    if (w->fd >= 0 && w->busy && !w->abort_sent && !keep(r, r->slots[w->slot].chunk)) {
       aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = w->job_id};
       w->abort_sent = 1;
       if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
@@ -501,30 +528,21 @@ static void schedule(aisfetch_reader *r)
     int best = pick_slot(r, i);
     uint64_t h;
     if (hedge_candidate(r, &h)) {
-      /* the ring may be full of readahead behind the straggler: give up the
-       * farthest chunk, it is fetched again later */
-      for (unsigned k = 0; best < 0 && k < r->nslots; k++) {
-        const slot_t *sl = &r->slots[k];
-        if (sl->state == SLOT_READY && !sl->holds && sl->chunk > h)
-          best = (int)k;
-      }
-      for (unsigned k = 0; k < r->nslots; k++) {
-        const slot_t *sl = &r->slots[k];
-        if (best >= 0 && r->slots[best].state == SLOT_READY && sl->state == SLOT_READY &&
-            !sl->holds && sl->chunk > r->slots[best].chunk)
-          best = (int)k;
-      }
+      if (best < 0)
+        best = evict_beyond(r, h);
       if (best < 0)
         return;
       r->st.hedges++;
       send_job(r, i, (unsigned)best, h, 1);
       continue;
     }
-    if (best < 0)
-      return;
     while (c < end && find_slot(r, c) >= 0)
       c++;
     if (c >= end)
+      return;
+    if (best < 0)
+      best = evict_beyond(r, c);
+    if (best < 0)
       return;
     send_job(r, i, (unsigned)best, c, 0);
   }
@@ -882,7 +900,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->verify = o->verify_checksum;
 
   if ((k = aisf_head(&r->http, r->proxy_url, &r->info, r->target_url, sizeof r->target_url,
-                     &r->st.redirects, &r->cancelled, err)))
+                     &r->st.redirects, &r->cancelled, o->open_cancelled,
+                     o->open_cancelled_data, err)))
     goto fail;
   r->size = r->info.size;
   aisf_strlcpy(r->info.provider, r->uri.provider, sizeof r->info.provider);
@@ -1177,7 +1196,7 @@ unsigned aisfetch_slots_held(aisfetch_reader *r)
 /* under mu: move the window; keeps what is still useful */
 static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned ra)
 {
-  if (r->size && find_slot(r, off / r->cs) < 0 && off < r->size)
+  if (r->size && off != r->pos && find_slot(r, off / r->cs) < 0 && off < r->size)
     r->st.restarts++;
   r->pos = off;
   r->stop = stop;

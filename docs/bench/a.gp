@@ -1,6 +1,6 @@
 set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
 set output '/work/main/docs/bench/a.png'
-set multiplot layout 1,2 title 'a: no shaping, 1024 MiB object (nginx, loopback)'
+set multiplot layout 1,2 title 'a: no shaping, 512 MiB object (nginx, loopback)'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
@@ -11,14 +11,14 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1788.51 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1172.75 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1271.59 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1610.31 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1082.26 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     902.128 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
 set key top left
 plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.375691 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.808843 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.565621 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.528501 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.846123 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.92208 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot

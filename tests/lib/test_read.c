@@ -412,6 +412,36 @@ static void test_cancel(void)
   tu_emu_clear_faults(&emu);
 }
 
+static double g_cancel_at;
+
+static int cancel_after(void *ud)
+{
+  (void)ud;
+  return now_s() >= g_cancel_at;
+}
+
+/* An open stuck on a HEAD that never answers gives up when asked to. */
+static void test_cancel_open(void)
+{
+  tu_emu_gen(&emu, "b", "headstall", 1000, 1, NULL);
+  tu_emu_fault(&emu, "{\"bucket\":\"b\",\"object\":\"headstall\",\"node\":\"proxy\","
+                     "\"method\":\"HEAD\",\"kind\":\"stall\",\"seconds\":30,\"after_bytes\":-1,"
+                     "\"count\":-1}");
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://b/headstall";
+  o.endpoint = emu.url;
+  o.open_cancelled = cancel_after;
+  double t0 = now_s();
+  g_cancel_at = t0 + 0.15;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_CANCELLED && !r);
+  double dt = now_s() - t0;
+  CHECKF(dt >= 0.15 && dt < 1.0, "open gave up after %.3f s", dt);
+  tu_emu_clear_faults(&emu);
+}
+
 static void test_verify_checksum(void)
 {
   const char *types[] = {"xxhash", "xxhash2", "crc32c", "md5", "sha256", "sha512", "none"};
@@ -499,6 +529,7 @@ int main(void)
   test_info_and_protocol();
   test_errors();
   test_cancel();
+  test_cancel_open();
   test_verify_checksum();
   test_big();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());
