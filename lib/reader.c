@@ -102,6 +102,7 @@ struct aisfetch_reader {
   uint64_t next_job;
   char target_url[AISF_URL_MAX];
   uint64_t avg_ns;    /* moving average of a full range's fetch time */
+  int seek_ramp;      /* readahead held at one chunk until a seek's first chunk is in */
   int has_fatal;
   aisfetch_error fatal;
   aisfetch_stats st;
@@ -1123,8 +1124,10 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       chunk->lease_ = sl->lease;
       r->pos = cend;
       r->st.bytes_delivered += chunk->len;
-      if (r->ra < r->nslots) /* after a restart the readahead grows back */
-        r->ra = 2 * r->ra < r->nslots ? 2 * r->ra : r->nslots;
+      if (r->seek_ramp) { /* the chunk a seek wanted first is here: read ahead again */
+        r->seek_ramp = 0;
+        r->ra = r->nslots;
+      }
       wake(r);
       return AISFETCH_OK;
     }
@@ -1222,8 +1225,9 @@ aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t 
   pthread_mutex_lock(&r->mu);
   /* A seek to bytes the ring does not hold fetches their chunk alone first:
    * in parallel with the readahead it would get a share of the bandwidth. */
-  int cached = r->size && off < r->size && find_slot(r, off / r->cs) >= 0;
-  reposition(r, off, stop, cached || off >= r->size ? r->nslots : 1);
+  int alone = off != r->pos && off < r->size && find_slot(r, off / r->cs) < 0;
+  reposition(r, off, stop, alone ? 1 : r->nslots);
+  r->seek_ramp = alone;
   pthread_mutex_unlock(&r->mu);
   pthread_mutex_lock(&r->hmu);
   if (r->hash_state == 1 && off != r->hash_pos)
@@ -1262,6 +1266,7 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
   if (ra > r->nslots)
     ra = r->nslots;
   reposition(r, off, r->size, ra);
+  r->seek_ramp = 0;
   while (done < len) {
     aisfetch_chunk c;
     k = next_locked(r, &c, off + len, err);
