@@ -257,7 +257,8 @@ static enum try_outcome do_try(worker *w, xfer *x, const char *url, uint64_t job
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curlerr);
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 512L * 1024);
+  /* larger reads cost less CPU per byte; each worker holds one such buffer */
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
   curl_multi_add_handle(w->multi, e);
 
   int aborted = 0, stalled = 0;
