@@ -1,24 +1,23 @@
-set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
+set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
 set output '/work/main/docs/bench/a.png'
-set multiplot layout 1,2 title 'a: no shaping, 512 MiB object (nginx, loopback)'
+set multiplot layout 1,2 title 'a: no shaping, 1024 MiB object (nginx, loopback)'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
 set grid
-set key top left font ',9'
+set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1610.31 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1082.26 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     902.128 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1663.31 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1191.03 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1784.56 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
-set key top left
 plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.528501 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.846123 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.92208 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.562991 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.835351 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.517955 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot

@@ -1,25 +1,24 @@
-set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
+set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
 set output '/work/main/docs/bench/b.png'
 set multiplot layout 1,2 title 'b: 10 ms round trip, 50 MB/s per connection, 1024 MiB object'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
 set grid
-set key top left font ',9'
+set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/b.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/b.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     49.9701 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     771.723 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     50.165 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     49.797 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     778.848 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     51.083 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
      x*50 with lines dt 3 lc rgb 'black' title 'ideal: workers x 50 MB/s'
 set ylabel 'CPU seconds per GB (process tree)'
-set key top left
 plot '/work/main/docs/bench/b.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/b.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.307486 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.485064 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.729722 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.302177 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.514582 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.635866 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot

@@ -1,24 +1,23 @@
-set terminal pngcairo size 1000,420 font 'DejaVu Sans,10'
+set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
 set output '/work/main/docs/bench/c.png'
 set multiplot layout 1,2 title 'c: 40 ms round trip, no per-connection cap, 1024 MiB object'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
 set grid
-set key top left font ',9'
+set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1537.19 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     998.59 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1732.51 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1604.98 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1122.36 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1728.69 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
-set key top left
 plot '/work/main/docs/bench/c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.535913 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.937802 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.421477 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.533055 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.845811 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.430575 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot

@@ -47,7 +47,7 @@ if [ -n "$missing" ]; then
     # shellcheck disable=SC2086
     apt-get install -y -qq --no-install-recommends $BENCH_PACKAGES >/dev/null
   else
-    echo "run.sh: missing:$missing (Debian: apt-get install $(echo $BENCH_PACKAGES))" >&2
+    echo "run.sh: missing:$missing (Debian: apt-get install $(tr -s ' \n' ' ' <<<"$BENCH_PACKAGES"))" >&2
     exit 1
   fi
 fi
@@ -64,11 +64,11 @@ else
 fi
 ninja -C "$BUILD" >/dev/null
 mkdir -p "$BUILD/bench"
-CFLAGS="-O2 -Wall -Wextra -Wno-unused-parameter"
-gcc $CFLAGS -o "$BUILD/bench/treemon" tests/bench/treemon.c
-gcc $CFLAGS -o "$BUILD/bench/sink" tests/bench/sink.c
+CFLAGS=(-O2 -Wall -Wextra -Wno-unused-parameter)
+gcc "${CFLAGS[@]}" -o "$BUILD/bench/treemon" tests/bench/treemon.c
+gcc "${CFLAGS[@]}" -o "$BUILD/bench/sink" tests/bench/sink.c
 # shellcheck disable=SC2046
-gcc $CFLAGS -o "$BUILD/bench/gstprobe" tests/bench/gstprobe.c $(pkg-config --cflags --libs gstreamer-1.0)
+gcc "${CFLAGS[@]}" -o "$BUILD/bench/gstprobe" tests/bench/gstprobe.c $(pkg-config --cflags --libs gstreamer-1.0)
 if [ ! -e "$BUILD/gst/libgstaistore.so" ]; then
   echo "run.sh: the element is not built (gst/ missing or not building): aissrc rows will be pending" >&2
 fi
@@ -79,6 +79,7 @@ if [ "${free_kb:-0}" -gt $((4 * 1024 * 1024)) ]; then base=/dev/shm; else base=/
 WORK=$(mktemp -d "$base/aisbench.XXXXXX")
 chmod 755 "$WORK"   # nginx workers run as another user
 PY=""
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
   set +e
   if [ -n "$PY" ]; then
