@@ -1252,6 +1252,23 @@ gst_ais_src_next_chunk (GstAisSrc * src, GstAisWindow * w)
     return GST_FLOW_EOS;
   }
 
+  /* The last bytes of a full read in order: the library compares the
+   * checksum when asked past them.  basesrc never asks for the bytes past the
+   * size, so ask here, and a mismatch is an error before the last buffer and
+   * before EOS. */
+  if (src->verify_checksum && c.offset + c.len == src->size) {
+    aisfetch_chunk end;
+
+    k = aisfetch_next (r, &end, &err);
+    if (k == AISFETCH_E_CHECKSUM) {
+      aisfetch_release (r, &c);
+      gst_ais_src_post_error_now (src, &err);
+      return GST_FLOW_ERROR;
+    }
+    if (k == AISFETCH_OK && end.len)
+      aisfetch_release (r, &end);
+  }
+
   /* aisfetch_release() clears the chunk */
   offset = c.offset;
   len = c.len;

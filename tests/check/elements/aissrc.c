@@ -1750,6 +1750,87 @@ cycle (GstElement * pipeline, const GstState * states, guint n)
   }
 }
 
+/* 20 pipelines in one process at once, each its own object, both worker
+ * modes: every one byte-exact, nothing left behind */
+#define N_PIPELINES 20
+GST_START_TEST (test_twenty_pipelines)
+{
+  Parallel p[N_PIPELINES];
+  TestObject o[N_PIPELINES];
+  gchar *names[N_PIPELINES];
+  guint i;
+
+  for (i = 0; i < N_PIPELINES; i++) {
+    GstElement *src;
+
+    names[i] = g_strdup_printf ("many-%u", i);
+    o[i].name = names[i];
+    o[i].size = 512 * 1024 + i * 7777;
+    o[i].seed = 100 + i;
+    o[i].extra = NULL;
+    tu_emu_gen (&emu, "gst", o[i].name, o[i].size, o[i].seed, NULL);
+    src = make_src (o[i].name);
+    g_object_set (src, "chunk-size", 65536, "num-workers", 3, NULL);
+    gst_util_set_object_arg (G_OBJECT (src), "worker-mode",
+        i % 2 ? "thread" : "process");
+    p[i].o = &o[i];
+    collector_init (&p[i].c, o[i].size, 0);
+    p[i].pipeline = make_pipeline (src, &p[i].c, NULL);
+  }
+  for (i = 0; i < N_PIPELINES; i++)
+    fail_unless (gst_element_set_state (p[i].pipeline, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+  for (i = 0; i < N_PIPELINES; i++) {
+    GstMessage *m = wait_message (p[i].pipeline,
+        GST_MESSAGE_EOS | GST_MESSAGE_ERROR, WAIT);
+
+    fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS,
+        "pipeline %u: %s", i, m ? error_debug (m) : "timeout");
+    gst_message_unref (m);
+    fail_unless (tu_gen_cmp (o[i].seed, 0, p[i].c.data, o[i].size) < 0,
+        "pipeline %u: wrong bytes", i);
+    fail_unless (p[i].c.offsets_ok);
+  }
+  for (i = 0; i < N_PIPELINES; i++) {
+    gst_element_set_state (p[i].pipeline, GST_STATE_NULL);
+    gst_object_unref (p[i].pipeline);
+    collector_clear (&p[i].c);
+    g_free (names[i]);
+  }
+  fail_unless_equals_int (wait_no_workers (2000), 0);
+}
+
+GST_END_TEST;
+
+/* a server whose object does not have the checksum it claims: with
+ * verify-checksum the read ends in an error, never in EOS */
+GST_START_TEST (test_checksum_mismatch)
+{
+  GstElement *src;
+  GstMessage *m;
+  gchar *text;
+
+  tu_emu_gen (&emu, "gst", "liar", 3 * MiB + 7, 41,
+      "cksum=xxhash2&cksum_value=0123456789abcdef");
+  src = make_src ("liar");
+  g_object_set (src, "verify-checksum", TRUE, "chunk-size", 256 * 1024, NULL);
+  m = run_until_error (src);
+  check_error (m, GST_RESOURCE_ERROR_READ, ANY_STATUS);
+  text = error_debug (m);
+  fail_unless (strstr (text, "0123456789abcdef") != NULL, "%s", text);
+  g_free (text);
+  gst_message_unref (m);
+
+  /* without verification the same bytes end in EOS */
+  src = make_src ("liar");
+  g_object_set (src, "chunk-size", 256 * 1024, NULL);
+  m = run_until_error (src);
+  fail_unless (GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS);
+  gst_message_unref (m);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_state_cycling)
 {
   static const GstState s1[] = { GST_STATE_READY, GST_STATE_NULL };
@@ -2145,6 +2226,8 @@ aissrc_suite (void)
   tcase_add_test (tc, test_properties);
   tcase_add_test (tc, test_extra_headers);
   tcase_add_test (tc, test_parallel_pipelines);
+  tcase_add_test (tc, test_twenty_pipelines);
+  tcase_add_test (tc, test_checksum_mismatch);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_stop_during_slow_transfer);
 
