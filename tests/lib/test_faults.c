@@ -196,8 +196,6 @@ static void test_moved_and_down(void)
     aisfetch_chunk c;
     CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len == CS);
     aisfetch_release(r, &c);
-    aisfetch_object_info info;
-    aisfetch_object_info_get(r, &info);
     char url[512], meta[2048];
     snprintf(url, sizeof url, "%s/_emu/objects/f/%s", emu.url, obj);
     REQUIRE(tu_http("GET", url, NULL, 0, meta, sizeof meta) == 200);
@@ -229,7 +227,6 @@ static void test_moved_and_down(void)
     CHECKF(off == SIZE, "%s: read to %llu", obj, (unsigned long long)off);
     aisfetch_stats_get(r, &st1);
     CHECKF(st1.redirects > st0.redirects, "%s: no new redirect", obj);
-    aisfetch_object_info_get(r, &info);
     aisfetch_close(r);
     if (down) {
       snprintf(path, sizeof path, "/_emu/targets/%d/up", owner);
