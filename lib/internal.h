@@ -98,7 +98,9 @@ void aisf_hash_free(aisf_hash *h);
 uint32_t aisf_crc32c(uint32_t crc, const void *p, size_t n);
 
 /* ---- parent <-> worker messages (SOCK_SEQPACKET) ---- */
-enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT };
+/* NEAR (worker -> parent, an aisf_msg_abort): job_id is about to end, the
+ * worker can take the next range now */
+enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT, AISF_MSG_NEAR };
 
 typedef struct {
   uint32_t type;
@@ -153,8 +155,9 @@ typedef struct {
   int32_t pid;
 } aisf_msg_zygote;
 
-/* The worker loop: reads CONFIG then JOBs from ctrl_fd, writes RESULTs;
- * returns when ctrl_fd reaches EOF.  The same code for processes and threads. */
+/* The worker loop: reads CONFIG then JOBs (at most two at a time, the second
+ * only after a NEAR) from ctrl_fd, writes RESULTs; returns when ctrl_fd
+ * reaches EOF.  The same code for processes and threads. */
 int aisf_worker_run(int ctrl_fd, int ring_fd);
 
 #endif

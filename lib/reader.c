@@ -51,15 +51,21 @@ typedef struct {
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
+/* a range in flight at a worker */
+typedef struct {
+  int active;
+  int abort_sent;
+  uint64_t id;
+  unsigned slot;
+} wjob_t;
+
 typedef struct {
   pid_t pid;
   pthread_t thr;
   int thr_started;
   int fd;             /* parent's end of the control socket; -1 while dead */
-  int busy;
-  int abort_sent;
-  uint64_t job_id;
-  unsigned slot;
+  wjob_t job[2];      /* the second only after the worker said NEAR of the first */
+  uint64_t near_id;   /* the job the worker said NEAR of */
   uint64_t busy_ns;
   uint64_t respawn_at;
 } worker_t;
@@ -305,8 +311,8 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
     w->pid = pid; /* the zygote's child: for information, the zygote reaps it */
   }
   w->fd = sv[0];
-  w->busy = 0;
-  w->abort_sent = 0;
+  memset(w->job, 0, sizeof w->job);
+  w->near_id = 0;
   if (send(w->fd, r->config, r->config_len, MSG_NOSIGNAL) != (ssize_t)r->config_len) {
     aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot configure a worker: %s", strerror(errno));
     return -1; /* the dispatcher will see it dead */
@@ -385,14 +391,32 @@ static void set_fatal(aisfetch_reader *r, const aisfetch_error *e)
   }
 }
 
+static unsigned njobs(const worker_t *w)
+{
+  return (unsigned)w->job[0].active + (unsigned)w->job[1].active;
+}
+
+/* A live worker that can take a range: idle, or ending its only one. */
+static int can_take(const worker_t *w)
+{
+  if (w->fd < 0)
+    return 0;
+  unsigned n = njobs(w);
+  return n == 0 || (n == 1 && w->near_id == (w->job[0].active ? w->job[0].id : w->job[1].id));
+}
+
+static void send_abort(aisfetch_reader *r, unsigned wi, wjob_t *j);
+
 static void worker_died(aisfetch_reader *r, unsigned i)
 {
   worker_t *w = &r->wk[i];
   reap_worker(w);
   r->st.respawns++;
-  if (w->busy) {
-    slot_t *s = &r->slots[w->slot];
-    w->busy = 0;
+  for (unsigned k = 0; k < 2; k++) {
+    if (!w->job[k].active)
+      continue;
+    slot_t *s = &r->slots[w->job[k].slot];
+    w->job[k].active = 0;
     if (s->state == SLOT_FETCHING) {
       s->deaths++;
       r->st.retries++;
@@ -416,6 +440,7 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
 {
   worker_t *w = &r->wk[wi];
   slot_t *s = &r->slots[si];
+  wjob_t *wj = w->job[0].active ? &w->job[1] : &w->job[0];
   aisf_msg_job job;
   memset(&job, 0, sizeof job);
   job.type = AISF_MSG_JOB;
@@ -429,10 +454,10 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   s->lease++;
   s->started = aisf_now_ns();
   s->hedge = hedge;
-  w->busy = 1;
-  w->abort_sent = 0;
-  w->job_id = job.job_id;
-  w->slot = si;
+  wj->active = 1;
+  wj->abort_sent = 0;
+  wj->id = job.job_id;
+  wj->slot = si;
   if (send(w->fd, &job, sizeof job, MSG_NOSIGNAL) != (ssize_t)sizeof job)
     worker_died(r, wi);
 }
@@ -506,25 +531,32 @@ static int hedge_candidate(const aisfetch_reader *r, uint64_t *chunk)
   return 0;
 }
 
+static void send_abort(aisfetch_reader *r, unsigned wi, wjob_t *j)
+{
+  worker_t *w = &r->wk[wi];
+  if (w->fd < 0 || !j->active || j->abort_sent)
+    return;
+  aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = j->id};
+  j->abort_sent = 1;
+  if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
+    worker_died(r, wi);
+}
+
 static void schedule(aisfetch_reader *r)
 {
   if (r->closing)
     return;
-  for (unsigned i = 0; i < r->nworkers; i++) {
-    worker_t *w = &r->wk[i];
-    if (w->fd >= 0 && w->busy && !w->abort_sent && !keep(r, r->slots[w->slot].chunk)) {
-      aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = w->job_id};
-      w->abort_sent = 1;
-      if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
-        worker_died(r, i);
+  for (unsigned i = 0; i < r->nworkers; i++)
+    for (unsigned k = 0; k < 2; k++) {
+      wjob_t *j = &r->wk[i].job[k];
+      if (j->active && !keep(r, r->slots[j->slot].chunk))
+        send_abort(r, i, j);
     }
-  }
   if (r->has_fatal)
     return;
   uint64_t c = r->pos / r->cs, end = window_end(r);
   for (unsigned i = 0; i < r->nworkers; i++) {
-    worker_t *w = &r->wk[i];
-    if (w->fd < 0 || w->busy)
+    if (!can_take(&r->wk[i]))
       continue;
     int best = pick_slot(r, i);
     uint64_t h;
@@ -560,27 +592,26 @@ static void drop_copies(aisfetch_reader *r, uint64_t c, unsigned keep)
       s->state = SLOT_FREE;
     if (s->state != SLOT_FETCHING)
       continue;
-    for (unsigned k = 0; k < r->nworkers; k++) {
-      worker_t *w = &r->wk[k];
-      if (w->fd >= 0 && w->busy && w->slot == i && !w->abort_sent) {
-        aisf_msg_abort a = {.type = AISF_MSG_ABORT, .job_id = w->job_id};
-        w->abort_sent = 1;
-        if (send(w->fd, &a, sizeof a, MSG_NOSIGNAL) != (ssize_t)sizeof a)
-          worker_died(r, k);
-      }
-    }
+    for (unsigned k = 0; k < r->nworkers; k++)
+      for (unsigned m = 0; m < 2; m++)
+        if (r->wk[k].job[m].active && r->wk[k].job[m].slot == i)
+          send_abort(r, k, &r->wk[k].job[m]);
   }
 }
 
 static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result *res)
 {
   worker_t *w = &r->wk[i];
-  if (!w->busy || res->job_id != w->job_id)
-    return;
-  unsigned si = w->slot;
-  slot_t *s = &r->slots[si];
-  w->busy = 0;
   w->busy_ns += res->busy_ns;
+  wjob_t *wj = NULL;
+  for (unsigned k = 0; k < 2; k++)
+    if (w->job[k].active && w->job[k].id == res->job_id)
+      wj = &w->job[k];
+  if (!wj)
+    return;
+  unsigned si = wj->slot;
+  slot_t *s = &r->slots[si];
+  wj->active = 0;
   r->st.redirects += res->redirects;
   if (res->tries > 1)
     r->st.retries += res->tries - 1;
@@ -658,7 +689,7 @@ static void *dispatcher(void *arg)
     if (r->avg_ns && !r->has_fatal) {
       int idle = 0, fetching = 0;
       for (unsigned i = 0; i < r->nworkers; i++)
-        idle += r->wk[i].fd >= 0 && !r->wk[i].busy;
+        idle += can_take(&r->wk[i]);
       for (unsigned i = 0; i < r->nslots; i++)
         fetching += r->slots[i].state == SLOT_FETCHING;
       if (idle && fetching && (timeout < 0 || timeout > 20))
@@ -693,6 +724,12 @@ static void *dispatcher(void *arg)
         if (k == (ssize_t)sizeof *res && res->type == AISF_MSG_RESULT) {
           handle_result(r, i, res);
           changed = 1;
+          continue;
+        }
+        if (k == (ssize_t)sizeof(aisf_msg_abort) && res->type == AISF_MSG_NEAR) {
+          aisf_msg_abort near;
+          memcpy(&near, res, sizeof near);
+          w->near_id = near.job_id;
           continue;
         }
         if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

@@ -1,13 +1,18 @@
-/* The worker loop: one range at a time into a ring slot, validated.
+/* The worker loop: ranges into ring slots, validated.
  *
- * The same code runs in a helper process (posix_spawn) and on a thread.  It
- * owns one curl multi + easy handle for its whole life, so the connection to
- * the target stays open across ranges.  (pwrite() on the memfd instead of a
- * mapping was measured: workers then contend on the shmem inode's lock.)  The control socket is polled together
- * with the transfer: an ABORT or the parent's end (EOF) stops a range at once.
+ * The same code runs in a helper process and on a thread.  A worker runs at
+ * most two ranges at once, each on its own curl easy handle in one multi
+ * handle.  When the current range is about to end (its remaining bytes will
+ * take about one first-byte latency), the worker says NEAR and the parent may
+ * send the next range at once: that request crosses the round trip while the
+ * current one finishes, so no connection waits a round trip between ranges.
+ * Connections stay open across ranges in the multi's pool (two per worker).
+ * (pwrite() on the memfd instead of a mapping was measured: workers then
+ * contend on the shmem inode's lock.)  The control socket is polled together
+ * with the transfers: an ABORT or the parent's end (EOF) stops a range at once.
  *
- * Thread safety: a worker touches only its own state, its slot of the ring
- * (assigned by the parent, written by nobody else meanwhile) and its socket.
+ * Thread safety: a worker touches only its own state, the slots of the ring
+ * assigned to its ranges (written by nobody else meanwhile) and its socket.
  */
 #include "internal.h"
 
@@ -20,7 +25,44 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define MAX_JOBS 2
+
+typedef struct worker worker;
+
+enum { J_FREE, J_PENDING, J_RUNNING, J_BACKOFF };
+
 typedef struct {
+  worker *w;
+  int state;
+  CURL *easy;
+  aisf_msg_job job;
+  char url[AISF_URL_MAX];    /* where the current try goes */
+  int via_proxy, fell_back;
+  unsigned tries;
+  uint64_t t0;               /* the job's start */
+  uint64_t wake_at;          /* J_BACKOFF: when to try again */
+  int abort_req;             /* an ABORT (or the parent's end) came for this job */
+  int near_sent;
+  int paused;                /* by write_cb, so that a new job can start */
+  int populate;              /* the slot's pages are still to be mapped in */
+  aisf_msg_result res;
+  /* the current try */
+  uint8_t *dst;
+  uint64_t got;
+  aisf_resp resp;
+  int checked;
+  aisfetch_errkind fail;     /* set by the callbacks to stop the transfer */
+  int fail_retry;
+  char fail_msg[512];
+  uint64_t t_try, t_head, t_body, last_io_ns;
+  uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
+  char range[64];
+  char curlerr[CURL_ERROR_SIZE];
+  char body[2048];           /* error body of a non-2xx answer */
+  size_t body_len;
+} job;
+
+struct worker {
   int ctrl;
   uint8_t *ring;
   size_t ring_size;
@@ -30,35 +72,19 @@ typedef struct {
   char version[128], cksum_type[16], cksum_value[160], etag[160];
   int have_version, have_cksum, have_etag;
   CURLM *multi;
-  CURL *easy;
+  job jobs[MAX_JOBS];
+  char *buf;                 /* one control message */
   uint64_t seed;
   int parent_gone;
+  unsigned nactive;          /* jobs not J_FREE, for the busy time */
+  uint64_t busy_since, busy_acc;
   uint64_t populated[AISFETCH_MAX_SLOTS]; /* slot offsets already mapped in */
   unsigned npopulated;
-} worker;
-
-typedef struct {
-  worker *w;
-  uint64_t start, len, got;
-  uint8_t *dst;
-  aisf_resp resp;
-  int checked;
-  aisfetch_errkind fail;     /* set by the callbacks to stop the transfer */
-  int fail_retry;
-  int fail_status;
-  char fail_msg[512];
-  uint64_t last_io_ns;
-  uint64_t job_id;
-  uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
-  int aborted;               /* an ABORT (or EOF) seen from inside the transfer */
-  char body[2048];           /* error body of a non-2xx answer */
-  size_t body_len;
-} xfer;
-
-static void xfail(xfer *x, aisfetch_errkind kind, int retry, const char *fmt, ...)
+};
+static void xfail(job *x, aisfetch_errkind kind, int retry, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-static void xfail(xfer *x, aisfetch_errkind kind, int retry, const char *fmt, ...)
+static void xfail(job *x, aisfetch_errkind kind, int retry, const char *fmt, ...)
 {
   if (x->fail)
     return;
@@ -68,20 +94,19 @@ static void xfail(xfer *x, aisfetch_errkind kind, int retry, const char *fmt, ..
   va_end(ap);
   x->fail = kind;
   x->fail_retry = retry;
-  x->fail_status = (int)x->resp.status;
 }
 
 /* Checks a 2xx answer's headers against the range asked and the HEAD. */
-static void check_headers(xfer *x)
+static void check_headers(job *x)
 {
   worker *w = x->w;
   aisf_resp *r = &x->resp;
-  uint64_t end = x->start + x->len - 1;
+  uint64_t end = x->job.start + x->job.len - 1;
   x->checked = 1;
   if (r->status == 200) {
     xfail(x, AISFETCH_E_PROTOCOL, 1,
           "server answered 200 (whole object) to the range request bytes=%llu-%llu",
-          (unsigned long long)x->start, (unsigned long long)end);
+          (unsigned long long)x->job.start, (unsigned long long)end);
     return;
   }
   if (r->status != 206) {
@@ -90,12 +115,12 @@ static void check_headers(xfer *x)
   }
   if (r->malformed) {
     xfail(x, AISFETCH_E_PROTOCOL, 1, "malformed %s header in the answer to bytes=%llu-%llu",
-          r->malformed_what, (unsigned long long)x->start, (unsigned long long)end);
+          r->malformed_what, (unsigned long long)x->job.start, (unsigned long long)end);
     return;
   }
   if (!r->have_content_range) {
     xfail(x, AISFETCH_E_PROTOCOL, 1, "206 without Content-Range for bytes=%llu-%llu",
-          (unsigned long long)x->start, (unsigned long long)end);
+          (unsigned long long)x->job.start, (unsigned long long)end);
     return;
   }
   if (r->cr_size != w->object_size) {
@@ -103,16 +128,16 @@ static void check_headers(xfer *x)
           (unsigned long long)w->object_size, (unsigned long long)r->cr_size);
     return;
   }
-  if (r->cr_start != x->start || r->cr_end != end) {
+  if (r->cr_start != x->job.start || r->cr_end != end) {
     xfail(x, AISFETCH_E_PROTOCOL, 1,
           "Content-Range bytes %llu-%llu does not match the requested bytes %llu-%llu",
           (unsigned long long)r->cr_start, (unsigned long long)r->cr_end,
-          (unsigned long long)x->start, (unsigned long long)end);
+          (unsigned long long)x->job.start, (unsigned long long)end);
     return;
   }
-  if (r->have_content_length && r->content_length != x->len) {
+  if (r->have_content_length && r->content_length != x->job.len) {
     xfail(x, AISFETCH_E_PROTOCOL, 1, "Content-Length %llu for a range of %llu bytes",
-          (unsigned long long)r->content_length, (unsigned long long)x->len);
+          (unsigned long long)r->content_length, (unsigned long long)x->job.len);
     return;
   }
   if (w->have_version && (!r->have_version || strcmp(r->version, w->version) != 0)) {
@@ -134,23 +159,146 @@ static void check_headers(xfer *x)
   }
 }
 
-static int poll_ctrl(worker *w, uint64_t job_id);
+
+static void send_msg(worker *w, const void *m, size_t n)
+{
+  while (send(w->ctrl, m, n, MSG_NOSIGNAL) < 0 && errno == EINTR)
+    ;
+}
+
+/* busy time of the worker as a whole (two ranges at once count once) */
+static void busy_add(worker *w, int d)
+{
+  uint64_t now = aisf_now_ns();
+  if (w->nactive)
+    w->busy_acc += now - w->busy_since;
+  w->busy_since = now;
+  w->nactive = (unsigned)((int)w->nactive + d);
+}
+
+static job *find_job(worker *w, uint64_t id)
+{
+  for (unsigned i = 0; i < MAX_JOBS; i++)
+    if (w->jobs[i].state != J_FREE && w->jobs[i].job.job_id == id)
+      return &w->jobs[i];
+  return NULL;
+}
+
+/* The job's answer to the parent; frees the job. */
+static void finish(job *j)
+{
+  worker *w = j->w;
+  if (j->state == J_RUNNING)
+    curl_multi_remove_handle(w->multi, j->easy);
+  j->state = J_FREE;
+  busy_add(w, -1);
+  j->res.type = AISF_MSG_RESULT;
+  j->res.job_id = j->job.job_id;
+  j->res.tries = j->tries;
+  j->res.busy_ns = w->busy_acc;
+  w->busy_acc = 0;
+  if (!w->parent_gone)
+    send_msg(w, &j->res, sizeof j->res);
+}
+
+static void finish_cancelled(job *j)
+{
+  j->res.kind = AISFETCH_E_CANCELLED;
+  snprintf(j->res.message, sizeof j->res.message, "range aborted");
+  finish(j);
+}
+
+/* Reads every waiting control message without blocking.  It may run inside
+ * a curl callback, so it only marks jobs: service() acts on the marks. */
+static void ctrl_read(worker *w)
+{
+  for (;;) {
+    ssize_t n = recv(w->ctrl, w->buf, AISF_MSG_MAX, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+      return;
+    uint32_t type = 0;
+    if (n >= (ssize_t)sizeof type)
+      memcpy(&type, w->buf, sizeof type);
+    if (type == AISF_MSG_JOB && n == (ssize_t)sizeof(aisf_msg_job)) {
+      job *j = NULL;
+      for (unsigned i = 0; i < MAX_JOBS && !j; i++)
+        if (w->jobs[i].state == J_FREE)
+          j = &w->jobs[i];
+      aisf_msg_job m;
+      memcpy(&m, w->buf, sizeof m);
+      m.url[sizeof m.url - 1] = '\0';
+      if (!j) {
+        aisf_msg_result res;
+        memset(&res, 0, sizeof res);
+        res.type = AISF_MSG_RESULT;
+        res.job_id = m.job_id;
+        res.kind = AISFETCH_E_SYSTEM;
+        snprintf(res.message, sizeof res.message, "the parent sent a range to a busy worker");
+        send_msg(w, &res, sizeof res);
+        continue;
+      }
+      CURL *e = j->easy;
+      memset(j, 0, sizeof *j);
+      j->w = w;
+      j->easy = e;
+      j->job = m;
+      j->state = J_PENDING;
+      j->t0 = aisf_now_ns();
+      busy_add(w, +1);
+      continue;
+    }
+    if (type == AISF_MSG_ABORT && n == (ssize_t)sizeof(aisf_msg_abort)) {
+      aisf_msg_abort a;
+      memcpy(&a, w->buf, sizeof a);
+      job *j = find_job(w, a.job_id);
+      if (j)
+        j->abort_req = 1;
+      /* else: an ABORT of a finished job, nothing to do */
+      continue;
+    }
+    /* EOF, an error or a message out of place: the parent is gone */
+    w->parent_gone = 1;
+    for (unsigned i = 0; i < MAX_JOBS; i++)
+      w->jobs[i].abort_req = 1;
+    return;
+  }
+}
 
 static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 {
-  xfer *x = ud;
+  job *x = ud;
   aisf_resp_header(&x->resp, buf, size * n);
   x->last_io_ns = aisf_now_ns();
+  if (!x->t_head)
+    x->t_head = x->last_io_ns;
   if (size * n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
     x->checked = 0;
   return size * n;
 }
 
+/* NEAR once the rest of the range takes about as long as a request's first
+ * byte did (plus a quarter and 1 ms), at the rate seen so far */
+static void maybe_near(job *x, uint64_t now)
+{
+  if (x->near_sent || !x->t_head || x->got < 128 * 1024 || x->got >= x->job.len || now <= x->t_body + 1000000u)
+    return;
+  double lead = (double)(x->t_head - x->t_try) * 1.25 + 1e6;
+  double rest = (double)(x->job.len - x->got) * (double)(now - x->t_body) / (double)x->got;
+  if (rest > lead)
+    return;
+  aisf_msg_abort m = {.type = AISF_MSG_NEAR, .job_id = x->job.job_id};
+  x->near_sent = 1;
+  send_msg(x->w, &m, sizeof m);
+}
+
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
 {
-  xfer *x = ud;
+  job *x = ud;
   size_t len = size * n;
-  x->last_io_ns = aisf_now_ns();
+  uint64_t now = aisf_now_ns();
+  x->last_io_ns = now;
   if (x->resp.status < 200 || x->resp.status > 299) {
     size_t room = sizeof x->body - 1 - x->body_len;
     size_t c = len < room ? len : room;
@@ -168,286 +316,217 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
   if (x->got - x->checked_ctrl_at >= 256 * 1024) {
     struct pollfd p = {.fd = x->w->ctrl, .events = POLLIN};
     x->checked_ctrl_at = x->got;
-    if (poll(&p, 1, 0) > 0 && poll_ctrl(x->w, x->job_id)) {
-      x->aborted = 1;
+    if (poll(&p, 1, 0) > 0)
+      ctrl_read(x->w);
+    if (x->abort_req)
       return 0;
+    /* Another range waits to start or to send its request: libcurl would
+     * read this one to its end first.  Pause it (libcurl keeps this data and
+     * gives it again on resume) so that the other gets its turn. */
+    for (unsigned i = 0; i < MAX_JOBS; i++) {
+      const job *o = &x->w->jobs[i];
+      if (o != x && (o->state == J_PENDING || (o->state == J_RUNNING && !o->t_head))) {
+        x->paused = 1;
+        return CURL_WRITEFUNC_PAUSE;
+      }
     }
   }
-  if (len > x->len - x->got) {
+  if (len > x->job.len - x->got) {
     xfail(x, AISFETCH_E_PROTOCOL, 1,
-          "server sent more bytes than asked for the range bytes=%llu-%llu",
-          (unsigned long long)x->start, (unsigned long long)(x->start + x->len - 1));
+          "server sent more bytes than asked for the range bytes=%s", x->range);
     return 0;
   }
+  if (!x->got)
+    x->t_body = now;
   memcpy(x->dst + x->got, buf, len);
   x->got += len;
+  maybe_near(x, now);
   return len;
 }
 
-static void send_result(worker *w, aisf_msg_result *res)
+static void start_try(job *j)
 {
-  res->type = AISF_MSG_RESULT;
-  while (send(w->ctrl, res, sizeof *res, MSG_NOSIGNAL) < 0 && errno == EINTR)
-    ;
-}
-
-/* Reads one control message without blocking; returns 1 if the current job
- * must stop (its ABORT, or the parent is gone). */
-static int poll_ctrl(worker *w, uint64_t job_id)
-{
-  union {
-    aisf_msg_abort abort;
-    char raw[AISF_MSG_MAX];
-  } m;
-  for (;;) {
-    ssize_t n = recv(w->ctrl, &m, sizeof m, MSG_DONTWAIT);
-    if (n == 0) {
-      w->parent_gone = 1;
-      return 1;
-    }
-    if (n < 0) {
-      if (errno == EINTR)
-        continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK)
-        return 0;
-      w->parent_gone = 1;
-      return 1;
-    }
-    if ((size_t)n >= sizeof m.abort && m.abort.type == AISF_MSG_ABORT && m.abort.job_id == job_id)
-      return 1;
-    /* an ABORT of a finished job: nothing to do */
-  }
-}
-
-enum try_outcome { TRY_OK, TRY_FAIL, TRY_ABORTED };
-
-/* One HTTP try of a range. */
-static enum try_outcome do_try(worker *w, xfer *x, const char *url, uint64_t job_id,
-                               aisfetch_errkind *kind, int *retry, int *status, long *retry_after,
-                               int *conn_failed, char *msg, size_t msgn, char *smsg, size_t smsgn,
-                               char *eff_url, size_t effn, uint64_t *redirects)
-{
-  CURL *e = w->easy;
-  char range[64];
-  char curlerr[CURL_ERROR_SIZE];
-  snprintf(range, sizeof range, "%llu-%llu", (unsigned long long)x->start,
-           (unsigned long long)(x->start + x->len - 1));
-  aisf_resp_reset(&x->resp);
-  x->checked = 0;
-  x->got = 0;
-  x->fail = AISFETCH_OK;
-  x->fail_msg[0] = '\0';
-  x->job_id = job_id;
-  x->checked_ctrl_at = 0;
-  x->aborted = 0;
-  x->body_len = 0;
-  x->body[0] = '\0';
-  x->last_io_ns = aisf_now_ns();
-  curlerr[0] = '\0';
-  *conn_failed = 0;
-  *retry_after = -1;
-  smsg[0] = '\0';
+  worker *w = j->w;
+  CURL *e = j->easy;
+  aisf_resp_reset(&j->resp);
+  j->checked = 0;
+  j->got = 0;
+  j->fail = AISFETCH_OK;
+  j->fail_msg[0] = '\0';
+  j->checked_ctrl_at = 0;
+  j->body_len = 0;
+  j->body[0] = '\0';
+  j->t_try = j->last_io_ns = aisf_now_ns();
+  j->t_head = j->t_body = 0;
+  j->curlerr[0] = '\0';
+  j->res.server_message[0] = '\0';
+  j->tries++;
 
   curl_easy_reset(e);
   aisf_http_apply(e, &w->http);
-  curl_easy_setopt(e, CURLOPT_URL, url);
-  curl_easy_setopt(e, CURLOPT_RANGE, range);
+  curl_easy_setopt(e, CURLOPT_URL, j->url);
+  curl_easy_setopt(e, CURLOPT_RANGE, j->range);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, j);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, curlerr);
-  /* larger reads cost less CPU per byte; each worker holds one such buffer */
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, j);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->curlerr);
+  /* larger reads cost less CPU per byte; each transfer holds one such buffer */
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
-  curl_multi_add_handle(w->multi, e);
-
-  int aborted = 0, stalled = 0;
-  for (;;) {
-    int running = 0;
-    CURLMcode mc = curl_multi_perform(w->multi, &running);
-    if (x->aborted) {
-      aborted = 1;
-      break;
-    }
-    if (mc != CURLM_OK || !running || x->fail)
-      break;
-    struct curl_waitfd wfd = {.fd = w->ctrl, .events = CURL_WAIT_POLLIN, .revents = 0};
-    long wait_ms = 100;
-    curl_multi_poll(w->multi, &wfd, 1, (int)wait_ms, NULL);
-    if (wfd.revents && poll_ctrl(w, job_id)) {
-      aborted = 1;
-      break;
-    }
-    if (aisf_now_ns() - x->last_io_ns > (uint64_t)w->http.stall_timeout_ms * 1000000u) {
-      stalled = 1;
-      break;
-    }
+  j->state = J_RUNNING;
+  if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    j->state = J_PENDING;
+    j->res.kind = AISFETCH_E_SYSTEM;
+    snprintf(j->res.message, sizeof j->res.message, "libcurl could not start a transfer");
+    finish(j);
   }
-  CURLcode rc = CURLE_OK;
-  int msgs;
-  CURLMsg *cm;
-  while ((cm = curl_multi_info_read(w->multi, &msgs)))
-    if (cm->msg == CURLMSG_DONE)
-      rc = cm->data.result;
+}
+
+/* A try has ended (rc from libcurl, or a stall): the job's result, a retry
+ * now (through the proxy) or later (backoff). */
+static void end_try(job *j, CURLcode rc, int stalled)
+{
+  worker *w = j->w;
+  aisf_msg_result *res = &j->res;
   long rcount = 0;
-  curl_easy_getinfo(e, CURLINFO_REDIRECT_COUNT, &rcount);
-  *redirects += (uint64_t)rcount;
+  curl_easy_getinfo(j->easy, CURLINFO_REDIRECT_COUNT, &rcount);
+  res->redirects += (uint64_t)rcount;
   char *eff = NULL;
-  curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &eff);
-  aisf_strlcpy(eff_url, eff ? eff : url, effn);
-  curl_multi_remove_handle(w->multi, e);
-
-  *status = (int)x->resp.status;
-  if (aborted)
-    return TRY_ABORTED;
-  if (stalled) {
-    *kind = AISFETCH_E_TIMEOUT;
-    *retry = 1;
-    snprintf(msg, msgn, "no data for %ld ms on bytes=%s (%llu of %llu received)",
-             w->http.stall_timeout_ms, range, (unsigned long long)x->got,
-             (unsigned long long)x->len);
-    return TRY_FAIL;
-  }
-  if (x->fail) {
-    *kind = x->fail;
-    *retry = x->fail_retry;
-    aisf_strlcpy(msg, x->fail_msg, msgn);
-    return TRY_FAIL;
-  }
-  long st = x->resp.status;
-  if (st >= 300 || (rc == CURLE_OK && st < 200)) {
-    if (aisf_parse_error_json(x->body, x->body_len, smsg, smsgn) != 0)
-      aisf_strlcpy(smsg, x->resp.hdr_error, smsgn);
-    *kind = st >= 300 && st < 400 ? AISFETCH_E_PROTOCOL : aisf_status_kind(st);
-    *retry = aisf_status_retryable(st);
-    *retry_after = x->resp.retry_after_s;
-    snprintf(msg, msgn, "GET bytes=%s: HTTP %ld%s%s", range, st, smsg[0] ? ": " : "", smsg);
-    return TRY_FAIL;
-  }
-  if (rc != CURLE_OK) {
-    *kind = aisf_curl_kind(rc);
-    *retry = aisf_curl_retryable(rc);
-    *conn_failed = rc == CURLE_COULDNT_CONNECT;
-    if (rc == CURLE_PARTIAL_FILE || (x->checked && x->got < x->len))
-      snprintf(msg, msgn, "short body for bytes=%s: %llu of %llu bytes (%s)", range,
-               (unsigned long long)x->got, (unsigned long long)x->len,
-               curlerr[0] ? curlerr : curl_easy_strerror(rc));
-    else
-      snprintf(msg, msgn, "GET bytes=%s: %s", range, curlerr[0] ? curlerr : curl_easy_strerror(rc));
-    return TRY_FAIL;
-  }
-  if (!x->checked)
-    check_headers(x);
-  if (x->fail) {
-    *kind = x->fail;
-    *retry = x->fail_retry;
-    aisf_strlcpy(msg, x->fail_msg, msgn);
-    return TRY_FAIL;
-  }
-  if (x->got != x->len) {
-    *kind = AISFETCH_E_NETWORK;
-    *retry = 1;
-    snprintf(msg, msgn, "short body for bytes=%s: %llu of %llu bytes", range,
-             (unsigned long long)x->got, (unsigned long long)x->len);
-    return TRY_FAIL;
-  }
-  return TRY_OK;
-}
-
-/* waits ms for an ABORT or EOF; returns 1 if the job must stop */
-static int backoff_wait(worker *w, uint64_t job_id, long ms)
-{
-  uint64_t until = aisf_now_ns() + (uint64_t)ms * 1000000u;
-  for (;;) {
-    uint64_t now = aisf_now_ns();
-    if (now >= until)
-      return 0;
-    struct pollfd p = {.fd = w->ctrl, .events = POLLIN};
-    int r = poll(&p, 1, (int)((until - now) / 1000000u) + 1);
-    if (r > 0 && poll_ctrl(w, job_id))
-      return 1;
-  }
-}
-
-static void do_job(worker *w, const aisf_msg_job *job)
-{
-  aisf_msg_result res;
-  memset(&res, 0, sizeof res);
-  res.job_id = job->job_id;
-  uint64_t t0 = aisf_now_ns();
-  if (job->slot_off > w->ring_size || job->len > w->ring_size - job->slot_off || job->len == 0 ||
-      job->start >= w->object_size || job->len > w->object_size - job->start) {
-    res.kind = AISFETCH_E_SYSTEM;
-    snprintf(res.message, sizeof res.message, "invalid job from the parent");
-    send_result(w, &res);
+  curl_easy_getinfo(j->easy, CURLINFO_EFFECTIVE_URL, &eff);
+  aisf_strlcpy(res->url, eff ? eff : j->url, sizeof res->url);
+  curl_multi_remove_handle(w->multi, j->easy);
+  j->state = J_BACKOFF;
+  if (j->abort_req) {
+    finish_cancelled(j);
     return;
   }
-  xfer x;
-  memset(&x, 0, sizeof x);
-  x.w = w;
-  x.start = job->start;
-  x.len = job->len;
-  x.dst = w->ring + job->slot_off;
-#ifdef MADV_POPULATE_WRITE
-  /* one call maps a slot's pages instead of a page fault for each, the first
-   * time this worker writes it (slot offsets are page aligned); kernels
-   * before 5.14 just say EINVAL */
+
+  aisfetch_errkind kind = AISFETCH_OK;
+  int retry = 0, conn_failed = 0;
+  long retry_after = -1;
+  long st = j->resp.status;
+  char *msg = res->message;
+  size_t msgn = sizeof res->message;
+  if (stalled) {
+    kind = AISFETCH_E_TIMEOUT;
+    retry = 1;
+    snprintf(msg, msgn, "no data for %ld ms on bytes=%s (%llu of %llu received)",
+             w->http.stall_timeout_ms, j->range, (unsigned long long)j->got,
+             (unsigned long long)j->job.len);
+  } else if (j->fail) {
+    kind = j->fail;
+    retry = j->fail_retry;
+    aisf_strlcpy(msg, j->fail_msg, msgn);
+  } else if (st >= 300 || (rc == CURLE_OK && st < 200)) {
+    char *smsg = res->server_message;
+    if (aisf_parse_error_json(j->body, j->body_len, smsg, sizeof res->server_message) != 0)
+      aisf_strlcpy(smsg, j->resp.hdr_error, sizeof res->server_message);
+    kind = st >= 300 && st < 400 ? AISFETCH_E_PROTOCOL : aisf_status_kind(st);
+    retry = aisf_status_retryable(st);
+    retry_after = j->resp.retry_after_s;
+    snprintf(msg, msgn, "GET bytes=%s: HTTP %ld%s%.400s", j->range, st, smsg[0] ? ": " : "", smsg);
+  } else if (rc != CURLE_OK) {
+    kind = aisf_curl_kind(rc);
+    retry = aisf_curl_retryable(rc);
+    conn_failed = rc == CURLE_COULDNT_CONNECT;
+    const char *why = j->curlerr[0] ? j->curlerr : curl_easy_strerror(rc);
+    if (rc == CURLE_PARTIAL_FILE || (j->checked && j->got < j->job.len))
+      snprintf(msg, msgn, "short body for bytes=%s: %llu of %llu bytes (%s)", j->range,
+               (unsigned long long)j->got, (unsigned long long)j->job.len, why);
+    else
+      snprintf(msg, msgn, "GET bytes=%s: %s", j->range, why);
+  } else {
+    if (!j->checked)
+      check_headers(j);
+    if (j->fail) {
+      kind = j->fail;
+      retry = j->fail_retry;
+      aisf_strlcpy(msg, j->fail_msg, msgn);
+    } else if (j->got != j->job.len) {
+      kind = AISFETCH_E_NETWORK;
+      retry = 1;
+      snprintf(msg, msgn, "short body for bytes=%s: %llu of %llu bytes", j->range,
+               (unsigned long long)j->got, (unsigned long long)j->job.len);
+    } else {
+      res->kind = AISFETCH_OK;
+      res->bytes = j->got;
+      res->message[0] = '\0';
+      finish(j);
+      return;
+    }
+  }
+  res->kind = kind;
+  res->http_status = (int)st;
+  /* the target may have left the cluster: ask the proxy again, once */
+  if (!j->via_proxy && !j->fell_back && (st == 404 || conn_failed)) {
+    j->fell_back = j->via_proxy = 1;
+    aisf_strlcpy(j->url, w->proxy_url, sizeof j->url);
+    j->tries--;
+    start_try(j);
+    return;
+  }
+  if (!retry || j->tries > w->http.retries) {
+    finish(j);
+    return;
+  }
+  j->wake_at = aisf_now_ns() + (uint64_t)aisf_backoff_ms(j->tries, &w->seed, retry_after) * 1000000u;
+}
+
+/* A new job: checked, its slot mapped in, its first try started. */
+static void begin(job *j)
+{
+  worker *w = j->w;
+  const aisf_msg_job *m = &j->job;
+  if (m->slot_off > w->ring_size || m->len > w->ring_size - m->slot_off || m->len == 0 ||
+      m->start >= w->object_size || m->len > w->object_size - m->start) {
+    j->res.kind = AISFETCH_E_SYSTEM;
+    snprintf(j->res.message, sizeof j->res.message, "invalid job from the parent");
+    finish(j);
+    return;
+  }
+  j->dst = w->ring + m->slot_off;
+  snprintf(j->range, sizeof j->range, "%llu-%llu", (unsigned long long)m->start,
+           (unsigned long long)(m->start + m->len - 1));
   unsigned p = 0;
-  while (p < w->npopulated && w->populated[p] != job->slot_off)
+  while (p < w->npopulated && w->populated[p] != m->slot_off)
     p++;
   if (p == w->npopulated && p < AISFETCH_MAX_SLOTS) {
-    size_t full = w->ring_size - job->slot_off;
-    madvise(x.dst, full < (size_t)job->len ? full : (size_t)job->len, MADV_POPULATE_WRITE);
-    w->populated[w->npopulated++] = job->slot_off;
+    j->populate = 1;
+    w->populated[w->npopulated++] = m->slot_off;
   }
-#endif
+  j->via_proxy = m->url[0] == '\0';
+  aisf_strlcpy(j->url, j->via_proxy ? w->proxy_url : m->url, sizeof j->url);
+  start_try(j);
+}
 
-  char url[AISF_URL_MAX];
-  int via_proxy = job->url[0] == '\0';
-  aisf_strlcpy(url, via_proxy ? w->proxy_url : job->url, sizeof url);
-  int fell_back = 0;
-  unsigned tries = 0;
-  for (;;) {
-    aisfetch_errkind kind = AISFETCH_OK;
-    int retry = 0, status = 0, conn_failed = 0;
-    long retry_after = -1;
-    tries++;
-    enum try_outcome o =
-        do_try(w, &x, url, job->job_id, &kind, &retry, &status, &retry_after, &conn_failed,
-               res.message, sizeof res.message, res.server_message, sizeof res.server_message,
-               res.url, sizeof res.url, &res.redirects);
-    if (o == TRY_OK) {
-      res.kind = AISFETCH_OK;
-      res.bytes = x.got;
-      break;
-    }
-    if (o == TRY_ABORTED) {
-      res.kind = AISFETCH_E_CANCELLED;
-      snprintf(res.message, sizeof res.message, "range aborted");
-      break;
-    }
-    res.kind = kind;
-    res.http_status = status;
-    /* the target may have left the cluster: ask the proxy again, once */
-    if (!via_proxy && !fell_back && (status == 404 || conn_failed)) {
-      fell_back = 1;
-      via_proxy = 1;
-      aisf_strlcpy(url, w->proxy_url, sizeof url);
-      tries--;
+/* Acts on what the control socket and the clock say: aborts, new jobs,
+ * stalled transfers and the end of backoffs.  Never inside a callback. */
+static void service(worker *w)
+{
+  uint64_t now = aisf_now_ns();
+  for (unsigned i = 0; i < MAX_JOBS; i++) {
+    job *j = &w->jobs[i];
+    if (j->state == J_FREE)
+      continue;
+    if (j->abort_req) {
+      finish_cancelled(j);
       continue;
     }
-    if (!retry || tries > w->http.retries)
-      break;
-    if (backoff_wait(w, job->job_id, aisf_backoff_ms(tries, &w->seed, retry_after))) {
-      res.kind = AISFETCH_E_CANCELLED;
-      snprintf(res.message, sizeof res.message, "range aborted");
-      break;
+    if (j->state == J_PENDING)
+      begin(j);
+    else if (j->state == J_BACKOFF && now >= j->wake_at)
+      start_try(j);
+    else if (j->state == J_RUNNING &&
+             now - j->last_io_ns > (uint64_t)w->http.stall_timeout_ms * 1000000u)
+      end_try(j, CURLE_OK, 1);
+  }
+  for (unsigned i = 0; i < MAX_JOBS; i++) {
+    job *j = &w->jobs[i];
+    if (j->state == J_RUNNING && j->paused) {
+      j->paused = 0;
+      curl_easy_pause(j->easy, CURLPAUSE_CONT);
     }
   }
-  res.tries = tries;
-  res.busy_ns = aisf_now_ns() - t0;
-  if (!w->parent_gone)
-    send_result(w, &res);
 }
 
 static int apply_config(worker *w, const char *buf, size_t n)
@@ -456,6 +535,8 @@ static int apply_config(worker *w, const char *buf, size_t n)
   if (n < sizeof c)
     return -1;
   memcpy(&c, buf, sizeof c);
+  if (c.type != AISF_MSG_CONFIG)
+    return -1;
   const char *s = buf + sizeof c;
   const char *end = buf + n;
   const char *str[16];
@@ -495,62 +576,120 @@ static int apply_config(worker *w, const char *buf, size_t n)
   return 0;
 }
 
-int aisf_worker_run(int ctrl_fd, int ring_fd)
+/* One call maps a slot's pages in, instead of a page fault for each, the
+ * first time this worker writes the slot (slot offsets are page aligned).
+ * It costs about a millisecond per MiB: done once the request is out, so it
+ * overlaps the round trip.  Kernels before 5.14 just say EINVAL. */
+static void populate(worker *w)
 {
-  worker w;
-  memset(&w, 0, sizeof w);
-  w.ctrl = ctrl_fd;
-  w.seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)&w;
-  int rc = 1;
-  char *buf = malloc(AISF_MSG_MAX);
-  off_t sz = lseek(ring_fd, 0, SEEK_END);
-  if (!buf || sz <= 0)
-    goto out;
-  w.ring_size = (size_t)sz;
-  w.ring = mmap(NULL, w.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
-  if (w.ring == MAP_FAILED) {
-    w.ring = NULL;
-    goto out;
-  }
-  w.multi = curl_multi_init();
-  w.easy = curl_easy_init();
-  if (!w.multi || !w.easy)
-    goto out;
-  int configured = 0;
-  for (;;) {
-    ssize_t n = recv(ctrl_fd, buf, AISF_MSG_MAX, 0);
-    if (n < 0 && errno == EINTR)
+  for (unsigned i = 0; i < MAX_JOBS; i++) {
+    job *j = &w->jobs[i];
+    curl_off_t sent = 0;
+    if (j->state != J_RUNNING || !j->populate)
       continue;
-    if (n <= 0)
+    /* pre-transfer time: the connection is up and the request on its way */
+    if (!j->got && (curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK ||
+                    sent <= 0))
+      continue;
+#ifdef MADV_POPULATE_WRITE
+    if (!j->got)
+      madvise(j->dst, (size_t)j->job.len, MADV_POPULATE_WRITE);
+#endif
+    j->populate = 0;
+  }
+}
+
+static void run(worker *w)
+{
+  while (!w->parent_gone) {
+    int running = 0;
+    curl_multi_perform(w->multi, &running);
+    CURLMsg *cm;
+    int left;
+    while ((cm = curl_multi_info_read(w->multi, &left))) {
+      if (cm->msg != CURLMSG_DONE)
+        continue;
+      CURL *e = cm->easy_handle;
+      CURLcode rc = cm->data.result;
+      job *j = NULL;
+      for (unsigned i = 0; i < MAX_JOBS && !j; i++)
+        if (w->jobs[i].easy == e)
+          j = &w->jobs[i];
+      if (j && j->state == J_RUNNING)
+        end_try(j, rc, 0);
+    }
+    populate(w);
+    service(w);
+    if (w->parent_gone)
       break;
-    uint32_t type;
-    if ((size_t)n < sizeof type)
-      break;
-    memcpy(&type, buf, sizeof type);
-    if (type == AISF_MSG_CONFIG) {
-      if (configured || apply_config(&w, buf, (size_t)n))
-        break;
-      configured = 1;
-    } else if (type == AISF_MSG_JOB && configured && (size_t)n == sizeof(aisf_msg_job)) {
-      aisf_msg_job job;
-      memcpy(&job, buf, sizeof job);
-      job.url[sizeof job.url - 1] = '\0';
-      do_job(&w, &job);
-      if (w.parent_gone)
-        break;
-    } else if (type != AISF_MSG_ABORT) {
-      break;
+    uint64_t now = aisf_now_ns();
+    long wait_ms = 1000;
+    for (unsigned i = 0; i < MAX_JOBS; i++) {
+      const job *j = &w->jobs[i];
+      long ms = wait_ms;
+      if (j->state == J_RUNNING || j->state == J_PENDING)
+        ms = j->state == J_PENDING ? 0 : 100;
+      else if (j->state == J_BACKOFF)
+        ms = j->wake_at > now ? (long)((j->wake_at - now) / 1000000u) + 1 : 0;
+      if (ms < wait_ms)
+        wait_ms = ms;
+    }
+    struct curl_waitfd wfd = {.fd = w->ctrl, .events = CURL_WAIT_POLLIN, .revents = 0};
+    curl_multi_poll(w->multi, &wfd, 1, (int)wait_ms, NULL);
+    if (wfd.revents) {
+      ctrl_read(w);
+      /* a new range starts before libcurl reads on */
+      service(w);
     }
   }
+  /* the parent is gone: nobody to answer */
+  for (unsigned i = 0; i < MAX_JOBS; i++)
+    if (w->jobs[i].state == J_RUNNING)
+      curl_multi_remove_handle(w->multi, w->jobs[i].easy);
+}
+
+int aisf_worker_run(int ctrl_fd, int ring_fd)
+{
+  worker *w = calloc(1, sizeof *w);
+  if (!w)
+    return 1;
+  w->ctrl = ctrl_fd;
+  w->seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
+  int rc = 1;
+  w->buf = malloc(AISF_MSG_MAX);
+  off_t sz = lseek(ring_fd, 0, SEEK_END);
+  if (!w->buf || sz <= 0)
+    goto out;
+  w->ring_size = (size_t)sz;
+  w->ring = mmap(NULL, w->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
+  if (w->ring == MAP_FAILED) {
+    w->ring = NULL;
+    goto out;
+  }
+  w->multi = curl_multi_init();
+  if (!w->multi)
+    goto out;
+  for (unsigned i = 0; i < MAX_JOBS; i++) {
+    w->jobs[i].w = w;
+    if (!(w->jobs[i].easy = curl_easy_init()))
+      goto out;
+  }
+  ssize_t n;
+  while ((n = recv(ctrl_fd, w->buf, AISF_MSG_MAX, 0)) < 0 && errno == EINTR)
+    ;
+  if (n > 0 && apply_config(w, w->buf, (size_t)n) == 0)
+    run(w);
   rc = 0;
 out:
-  if (w.easy)
-    curl_easy_cleanup(w.easy);
-  if (w.multi)
-    curl_multi_cleanup(w.multi);
-  curl_slist_free_all(w.http.headers);
-  if (w.ring)
-    munmap(w.ring, w.ring_size);
-  free(buf);
+  for (unsigned i = 0; i < MAX_JOBS; i++)
+    if (w->jobs[i].easy)
+      curl_easy_cleanup(w->jobs[i].easy);
+  if (w->multi)
+    curl_multi_cleanup(w->multi);
+  curl_slist_free_all(w->http.headers);
+  if (w->ring)
+    munmap(w->ring, w->ring_size);
+  free(w->buf);
+  free(w);
   return rc;
 }
