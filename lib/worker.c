@@ -279,10 +279,13 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 }
 
 /* NEAR once the rest of the range takes about as long as a request's first
- * byte did (plus a quarter and 1 ms), at the rate seen so far */
+ * byte did (plus a quarter and 1 ms), at the rate seen over at least a
+ * quarter of the range (or 128 KiB) and 1 ms */
 static void maybe_near(job *x, uint64_t now)
 {
-  if (x->near_sent || !x->t_head || x->got < 128 * 1024 || x->got >= x->job.len || now <= x->t_body + 1000000u)
+  uint64_t enough = x->job.len / 4 < 128 * 1024 ? x->job.len / 4 : 128 * 1024;
+  if (x->near_sent || !x->t_head || x->got < enough || x->got >= x->job.len ||
+      now <= x->t_body + 1000000u)
     return;
   double lead = (double)(x->t_head - x->t_try) * 1.25 + 1e6;
   double rest = (double)(x->job.len - x->got) * (double)(now - x->t_body) / (double)x->got;

@@ -570,8 +570,10 @@ class Stats:
 
     def reset(self):
         with self.lock:
-            self.proxy = {"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0}
-            self.targets = [{"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0, "bytes": 0}
+            self.proxy = {"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0,
+                          "active": 0, "max_active": 0}
+            self.targets = [{"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0, "bytes": 0,
+                             "active": 0, "max_active": 0}
                             for _ in range(self.ntargets)]
             self.ranges = collections.deque(maxlen=10000)
 
@@ -581,6 +583,17 @@ class Stats:
     def add(self, idx, field, n=1):
         with self.lock:
             self.node(idx)[field] += n
+
+    def enter(self, idx):
+        with self.lock:
+            n = self.node(idx)
+            n["active"] += 1
+            n["max_active"] = max(n["max_active"], n["active"])
+
+    def leave(self, idx):
+        with self.lock:
+            n = self.node(idx)
+            n["active"] = max(0, n["active"] - 1)
 
     def add_range(self, entry):
         with self.lock:
@@ -798,10 +811,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._counted = True
             self.cluster.stats.add(self.node.index, "connections")
         self.cluster.stats.add(self.node.index, method)
-        if self.node.role == "proxy":
-            self.proxy_object(method)
-        else:
-            self.target_object(method)
+        self.cluster.stats.enter(self.node.index)
+        try:
+            if self.node.role == "proxy":
+                self.proxy_object(method)
+            else:
+                self.target_object(method)
+        finally:
+            self.cluster.stats.leave(self.node.index)
 
     def _drain_body(self):
         try:

@@ -262,6 +262,14 @@ void tu_emu_post(tu_emu *e, const char *path)
 
 /* Sums "field" over the objects of "node" ("proxy" or "targets") in the stats
  * JSON; a plain scan that is enough for the emulator's flat numbers. */
+void tu_emu_shape(tu_emu *e, int rtt_ms, long rate)
+{
+  char url[512], body[128], out[256];
+  snprintf(url, sizeof url, "%s/_emu/config", e->url);
+  snprintf(body, sizeof body, "{\"rtt_ms\": %d, \"rate\": %ld}", rtt_ms, rate);
+  REQUIRE(tu_http("POST", url, body, strlen(body), out, sizeof out) == 200);
+}
+
 long tu_emu_stat(tu_emu *e, const char *node, const char *field)
 {
   char url[512];

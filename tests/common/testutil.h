@@ -59,6 +59,8 @@ void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data
 void tu_emu_fault(tu_emu *e, const char *json);
 void tu_emu_clear_faults(tu_emu *e);
 void tu_emu_post(tu_emu *e, const char *path);
+/* the emulator's round trip (ms) and per-connection rate (bytes/s, 0 = none) */
+void tu_emu_shape(tu_emu *e, int rtt_ms, long rate);
 /* a counter from GET /_emu/stats, e.g. ("targets", -1, "GET") sums targets */
 long tu_emu_stat(tu_emu *e, const char *node, const char *field);
 

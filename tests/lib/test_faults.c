@@ -15,6 +15,7 @@ static tu_emu emu;
 static const size_t CS = 64 * KiB;
 static const uint64_t SIZE = 16 * 64 * 1024 + 321;
 static unsigned g_workers = 4;
+static uint64_t g_size = SIZE; /* what read_obj expects */
 
 static double now_s(void)
 {
@@ -57,8 +58,8 @@ static aisfetch_errkind read_obj(const char *obj, uint64_t seed, unsigned retrie
     aisfetch_release(r, &c);
   }
   if (!k)
-    CHECKF(off == SIZE, "%s: read %llu of %llu", obj, (unsigned long long)off,
-           (unsigned long long)SIZE);
+    CHECKF(off == g_size, "%s: read %llu of %llu", obj, (unsigned long long)off,
+           (unsigned long long)g_size);
   if (st)
     aisfetch_stats_get(r, st);
   aisfetch_close(r);
@@ -85,6 +86,40 @@ static const struct fcase cases[] = {
   {"stall", "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":1000", AISFETCH_E_TIMEOUT, "no data", 206},
   {"silent", "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":-1", AISFETCH_E_TIMEOUT, "no data", 0},
 };
+
+/* Every fault once while one worker has two ranges in flight: the server
+ * holds each answer 20 ms and sends 1 MB/s per connection (in 20 KB pieces),
+ * so the worker asks for the next range (the faulty one) before the current
+ * one ends. */
+static void test_fault_cases_pipelined(void)
+{
+  g_workers = 1;
+  g_size = 6 * CS + 5;
+  tu_emu_shape(&emu, 20, 1000000);
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const struct fcase *fc = &cases[i];
+    char json[512], name[64];
+    aisfetch_error e;
+    aisfetch_stats st;
+    snprintf(name, sizeof name, "pipe-%s", fc->name);
+    for (int mode = 0; mode < 2; mode++) {
+      tu_emu_gen(&emu, "f", name, g_size, 200 + i, NULL);
+      tu_emu_post(&emu, "/_emu/stats/reset");
+      snprintf(json, sizeof json, "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,%s}",
+               name, 2 * CS, fc->fault);
+      tu_emu_fault(&emu, json);
+      aisfetch_errkind k = read_obj(name, 200 + i, 5, 400, (aisfetch_worker_mode)mode, &e, &st);
+      CHECKF(k == AISFETCH_OK, "%s once, pipelined (mode %d): %s", fc->name, mode, e.message);
+      CHECKF(st.retries >= 1, "%s once, pipelined: no retry counted", fc->name);
+      long peak = tu_emu_stat(&emu, "targets", "max_active");
+      CHECKF(peak == 2, "%s once, pipelined: %ld requests in flight at most", fc->name, peak);
+      tu_emu_clear_faults(&emu);
+    }
+  }
+  tu_emu_shape(&emu, 0, 0);
+  g_workers = 4;
+  g_size = SIZE;
+}
 
 static void test_fault_cases(void)
 {
@@ -369,6 +404,7 @@ int main(void)
   tu_emu_start(&emu, NULL);
   int fds1 = tu_count_fds();
   test_fault_cases();
+  test_fault_cases_pipelined();
   test_slow_and_retry_after();
   test_straggler();
   test_checksum_mismatch();

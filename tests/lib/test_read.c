@@ -219,6 +219,60 @@ static void test_seek_and_ranges(int mode)
   aisfetch_close(r);
 }
 
+/* A worker sends its next range before the current one ends: with a round
+ * trip held by the server, one worker keeps two requests in flight (on two
+ * kept-alive connections), and bytes stay exact when seeks abort ranges
+ * while two are in flight. */
+static void test_pipeline(int mode)
+{
+  const size_t cs = 512 * KiB;
+  const uint64_t size = 8 * cs + 77;
+  tu_emu_gen(&emu, "b", "pipe", size, 9, NULL);
+  tu_emu_shape(&emu, 20, 10000000); /* a range: 20 ms, then about 52 ms of body */
+  tu_emu_post(&emu, "/_emu/stats/reset");
+  aisfetch_reader *r = open_obj("ais://b/pipe", 1, cs, 0, (aisfetch_worker_mode)mode);
+  if (r) {
+    CHECK(read_check(r, 9, 0) == size);
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    CHECKF(st.ranges == 9 && st.retries == 0, "ranges %llu retries %llu",
+           (unsigned long long)st.ranges, (unsigned long long)st.retries);
+    aisfetch_close(r);
+  }
+  long peak = tu_emu_stat(&emu, "targets", "max_active");
+  long conns = tu_emu_stat(&emu, "targets", "connections");
+  CHECKF(peak == 2, "one worker had %ld requests in flight at once, expected 2", peak);
+  /* the HEAD's redirect to the target is one of them */
+  CHECKF(conns == 3, "one worker and the HEAD used %ld connections, expected 3", conns);
+
+  r = open_obj("ais://b/pipe", 2, cs, 0, (aisfetch_worker_mode)mode);
+  uint64_t rng = 99;
+  for (int i = 0; r && i < 24; i++) {
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t off = (rng >> 11) % size;
+    aisfetch_error e;
+    CHECK(aisfetch_seek(r, off, &e) == AISFETCH_OK);
+    /* two chunks from there, so that the next ranges are in flight at the
+     * next seek */
+    for (int k = 0; k < 2; k++) {
+      aisfetch_chunk c;
+      CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
+      CHECKF(c.offset == off, "chunk at %llu, expected %llu", (unsigned long long)c.offset,
+             (unsigned long long)off);
+      CHECK(c.offset == size ? c.len == 0 : tu_gen_cmp(9, c.offset, c.data, c.len) < 0);
+      off += c.len;
+      aisfetch_release(r, &c);
+    }
+  }
+  if (r) {
+    aisfetch_error e;
+    CHECK(aisfetch_seek(r, 0, &e) == AISFETCH_OK);
+    CHECK(read_check(r, 9, 0) == size);
+    aisfetch_close(r);
+  }
+  tu_emu_shape(&emu, 0, 0);
+}
+
 /* chunks held by the caller stay valid while others are fetched */
 static void test_holding(void)
 {
@@ -526,6 +580,8 @@ int main(void)
   test_seek_and_ranges(AISFETCH_WORKER_PROCESS);
   test_seek_and_ranges(AISFETCH_WORKER_THREAD);
   test_holding();
+  test_pipeline(AISFETCH_WORKER_PROCESS);
+  test_pipeline(AISFETCH_WORKER_THREAD);
   test_info_and_protocol();
   test_errors();
   test_cancel();
