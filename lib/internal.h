@@ -100,7 +100,8 @@ uint32_t aisf_crc32c(uint32_t crc, const void *p, size_t n);
 /* ---- parent <-> worker messages (SOCK_SEQPACKET) ---- */
 /* NEAR (worker -> parent, an aisf_msg_abort): job_id is about to end, the
  * worker can take the next range now */
-enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT, AISF_MSG_NEAR };
+enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT, AISF_MSG_NEAR,
+       AISF_MSG_PROGRESS };
 
 typedef struct {
   uint32_t type;
@@ -115,9 +116,13 @@ typedef struct {
      cksum_value, etag, have flags ("vce" subset), header lines... */
 } aisf_msg_config;
 
+/* a JOB's flags: PROGRESS asks for PROGRESS messages (someone waits on the
+ * range's first bytes) */
+#define AISF_JOB_PROGRESS 1u
+
 typedef struct {
   uint32_t type;
-  uint32_t pad;
+  uint32_t flags;
   uint64_t job_id;
   uint64_t slot_off;
   uint64_t start;
@@ -130,6 +135,15 @@ typedef struct {
   uint32_t pad;
   uint64_t job_id;
 } aisf_msg_abort;
+
+/* worker -> parent: the first `bytes` of the job's slot are written and
+ * checked, and no later try writes them again */
+typedef struct {
+  uint32_t type;
+  uint32_t pad;
+  uint64_t job_id;
+  uint64_t bytes;
+} aisf_msg_progress;
 
 typedef struct {
   uint32_t type;

@@ -48,6 +48,7 @@ typedef struct {
   unsigned deaths;    /* workers that died fetching this chunk */
   uint64_t started;   /* when the fetch was sent */
   int hedge;          /* a second fetch of a chunk another slot is fetching too */
+  uint64_t avail;     /* FETCHING: the first bytes known written (PROGRESS) */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
@@ -377,7 +378,11 @@ static int find_slot(const aisfetch_reader *r, uint64_t c)
   int best = -1;
   for (unsigned i = 0; i < r->nslots; i++) {
     const slot_t *s = &r->slots[i];
-    if (s->state != SLOT_FREE && s->chunk == c && (best < 0 || rank[s->state] > rank[r->slots[best].state]))
+    if (s->state == SLOT_FREE || s->chunk != c)
+      continue;
+    if (best < 0 || rank[s->state] > rank[r->slots[best].state] ||
+        (s->state == SLOT_FETCHING && r->slots[best].state == SLOT_FETCHING &&
+         s->avail > r->slots[best].avail))
       best = (int)i;
   }
   return best;
@@ -448,12 +453,16 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   job.slot_off = (uint64_t)si * r->stride;
   job.start = c * r->cs;
   job.len = r->size - job.start < r->cs ? r->size - job.start : r->cs;
+  /* the chunk at the position: the caller waits on its first bytes */
+  if (c == r->pos / r->cs)
+    job.flags = AISF_JOB_PROGRESS;
   aisf_strlcpy(job.url, r->target_url, sizeof job.url);
   s->state = SLOT_FETCHING;
   s->chunk = c;
   s->lease++;
   s->started = aisf_now_ns();
   s->hedge = hedge;
+  s->avail = 0;
   wj->active = 1;
   wj->abort_sent = 0;
   wj->id = job.job_id;
@@ -627,6 +636,12 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
       r->avg_ns = r->avg_ns ? (r->avg_ns * 7 + d) / 8 : d;
     }
     drop_copies(r, s->chunk, si);
+    /* the chunk a seek wanted first is in (even if handed out in pieces
+     * already): read ahead again */
+    if (r->seek_ramp && s->chunk <= r->pos / r->cs) {
+      r->seek_ramp = 0;
+      r->ra = r->nslots;
+    }
   } else if (res->kind == AISFETCH_E_CANCELLED) {
     s->state = SLOT_FREE;
   } else {
@@ -724,6 +739,20 @@ static void *dispatcher(void *arg)
         if (k == (ssize_t)sizeof *res && res->type == AISF_MSG_RESULT) {
           handle_result(r, i, res);
           changed = 1;
+          continue;
+        }
+        if (k == (ssize_t)sizeof(aisf_msg_progress) && res->type == AISF_MSG_PROGRESS) {
+          aisf_msg_progress pr;
+          memcpy(&pr, res, sizeof pr);
+          for (unsigned m = 0; m < 2; m++) {
+            wjob_t *wj = &w->job[m];
+            slot_t *sl = &r->slots[wj->slot];
+            if (wj->active && wj->id == pr.job_id && sl->state == SLOT_FETCHING &&
+                pr.bytes > sl->avail && pr.bytes <= r->cs) {
+              sl->avail = pr.bytes;
+              changed = 1;
+            }
+          }
           continue;
         }
         if (k == (ssize_t)sizeof(aisf_msg_abort) && res->type == AISF_MSG_NEAR) {
@@ -1147,10 +1176,15 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
     }
     uint64_t c = r->pos / r->cs;
     int s = find_slot(r, c);
-    if (s >= 0 && r->slots[s].state == SLOT_READY) {
+    uint64_t cstart = c * r->cs;
+    /* a range still arriving: the bytes its worker reported written */
+    int partial = s >= 0 && r->slots[s].state == SLOT_FETCHING &&
+                  cstart + r->slots[s].avail > r->pos;
+    if (s >= 0 && (r->slots[s].state == SLOT_READY || partial)) {
       slot_t *sl = &r->slots[s];
-      uint64_t cstart = c * r->cs;
       uint64_t cend = cstart + r->cs < r->size ? cstart + r->cs : r->size;
+      if (partial)
+        cend = cstart + sl->avail;
       if (cend > stop)
         cend = stop;
       sl->holds++;
@@ -1161,7 +1195,7 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       chunk->lease_ = sl->lease;
       r->pos = cend;
       r->st.bytes_delivered += chunk->len;
-      if (r->seek_ramp) { /* the chunk a seek wanted first is here: read ahead again */
+      if (r->seek_ramp && !partial) { /* the chunk a seek wanted first is here: read ahead again */
         r->seek_ramp = 0;
         r->ra = r->nslots;
       }

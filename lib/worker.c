@@ -45,6 +45,8 @@ typedef struct {
   int near_sent;
   int paused;                /* by write_cb, so that a new job can start */
   int populate;              /* the slot's pages are still to be mapped in */
+  uint64_t hw;               /* bytes written by any try: never written again */
+  uint64_t next_report;      /* PROGRESS when hw reaches it */
   aisf_msg_result res;
   /* the current try */
   uint8_t *dst;
@@ -246,6 +248,7 @@ static void ctrl_read(worker *w)
       j->job = m;
       j->state = J_PENDING;
       j->t0 = aisf_now_ns();
+      j->next_report = 64 * 1024;
       busy_add(w, +1);
       continue;
     }
@@ -341,8 +344,22 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
   }
   if (!x->got)
     x->t_body = now;
-  memcpy(x->dst + x->got, buf, len);
+  /* a retry gets the same checked bytes again: what an earlier try wrote may
+   * be in the caller's hands already */
+  if (x->got + len > x->hw) {
+    size_t skip = x->got < x->hw ? (size_t)(x->hw - x->got) : 0;
+    memcpy(x->dst + x->got + skip, buf + skip, len - skip);
+  }
   x->got += len;
+  if (x->got > x->hw)
+    x->hw = x->got;
+  /* reports at 64 KiB, then each time the bytes double: a first buffer
+   * early, few messages */
+  if ((x->job.flags & AISF_JOB_PROGRESS) && x->hw >= x->next_report && x->hw < x->job.len) {
+    aisf_msg_progress m = {.type = AISF_MSG_PROGRESS, .job_id = x->job.job_id, .bytes = x->hw};
+    x->next_report = 2 * x->hw;
+    send_msg(x->w, &m, sizeof m);
+  }
   maybe_near(x, now);
   return len;
 }

@@ -273,6 +273,46 @@ static void test_pipeline(int mode)
   tu_emu_shape(&emu, 0, 0);
 }
 
+/* The chunk at the read position is handed out in pieces as it arrives (at
+ * 64 KiB, then each time its bytes double); a reset in the middle of it is
+ * retried without writing again what was handed out. */
+static void test_progress(int mode)
+{
+  const size_t cs = 512 * KiB;
+  const uint64_t size = 3 * cs + 5;
+  tu_emu_gen(&emu, "b", "prog", size, 11, NULL);
+  tu_emu_shape(&emu, 5, 2000000); /* 512 KiB: about 260 ms */
+  tu_emu_fault(&emu, "{\"bucket\":\"b\",\"object\":\"prog\",\"offset\":0,\"kind\":\"reset\","
+                     "\"after_bytes\":300000}");
+  aisfetch_reader *r = open_obj("ais://b/prog", 1, cs, 0, (aisfetch_worker_mode)mode);
+  if (r) {
+    uint64_t off = 0;
+    unsigned pieces = 0;
+    while (off < cs && pieces < 1000) {
+      aisfetch_chunk c;
+      aisfetch_error e;
+      if (aisfetch_next(r, &c, &e) != AISFETCH_OK) {
+        CHECKF(0, "next at %llu: %s", (unsigned long long)off, e.message);
+        break;
+      }
+      CHECKF(c.offset == off && c.len > 0 && off + c.len <= cs, "piece %llu+%zu at %llu",
+             (unsigned long long)c.offset, c.len, (unsigned long long)off);
+      CHECK(tu_gen_cmp(11, c.offset, c.data, c.len) < 0);
+      off += c.len;
+      pieces++;
+      aisfetch_release(r, &c);
+    }
+    CHECKF(pieces >= 3, "the first chunk came in %u piece(s)", pieces);
+    CHECK(read_check(r, 11, off) == size);
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    CHECKF(st.retries >= 1, "retries %llu", (unsigned long long)st.retries);
+    aisfetch_close(r);
+  }
+  tu_emu_clear_faults(&emu);
+  tu_emu_shape(&emu, 0, 0);
+}
+
 /* chunks held by the caller stay valid while others are fetched */
 static void test_holding(void)
 {
@@ -582,6 +622,8 @@ int main(void)
   test_holding();
   test_pipeline(AISFETCH_WORKER_PROCESS);
   test_pipeline(AISFETCH_WORKER_THREAD);
+  test_progress(AISFETCH_WORKER_PROCESS);
+  test_progress(AISFETCH_WORKER_THREAD);
   test_info_and_protocol();
   test_errors();
   test_cancel();
