@@ -67,6 +67,7 @@ typedef struct {
   int fd;             /* parent's end of the control socket; -1 while dead */
   wjob_t job[2];      /* the second only after the worker said NEAR of the first */
   uint64_t near_id;   /* the job the worker said NEAR of */
+  uint64_t touched[AISFETCH_MAX_SLOTS / 64]; /* slots it has written (mapped in) */
   uint64_t busy_ns;
   uint64_t respawn_at;
 } worker_t;
@@ -313,6 +314,7 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
   }
   w->fd = sv[0];
   memset(w->job, 0, sizeof w->job);
+  memset(w->touched, 0, sizeof w->touched);
   w->near_id = 0;
   if (send(w->fd, r->config, r->config_len, MSG_NOSIGNAL) != (ssize_t)r->config_len) {
     aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot configure a worker: %s", strerror(errno));
@@ -463,6 +465,7 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   s->started = aisf_now_ns();
   s->hedge = hedge;
   s->avail = 0;
+  w->touched[si / 64] |= 1ull << (si % 64);
   wj->active = 1;
   wj->abort_sent = 0;
   wj->id = job.job_id;
@@ -472,18 +475,23 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
 }
 
 /* A free slot, else the least useful idle one; -1 if none.  Worker w
- * prefers the slots s with s % workers == w: a worker that writes into few
- * slots faults in few pages of the ring (each worker maps it all). */
+ * prefers a slot it has written before, then the slots s with
+ * s % workers == w: a worker that writes into few slots maps few pages of
+ * the ring (each worker maps it all, and mapping a slot in costs about 1 ms
+ * per MiB). */
 static int pick_slot(const aisfetch_reader *r, unsigned w)
 {
-  int best = -1, free_any = -1;
+  int best = -1, free_any = -1, free_mine = -1;
+  const uint64_t *touched = r->wk[w].touched;
   for (unsigned s = 0; s < r->nslots; s++) {
     const slot_t *sl = &r->slots[s];
     if (sl->state == SLOT_FETCHING || sl->holds)
       continue;
     if (sl->state == SLOT_FREE) {
-      if (s % r->nworkers == w)
+      if (touched[s / 64] >> (s % 64) & 1)
         return (int)s;
+      if (s % r->nworkers == w && free_mine < 0)
+        free_mine = (int)s;
       if (free_any < 0)
         free_any = (int)s;
       continue;
@@ -492,11 +500,15 @@ static int pick_slot(const aisfetch_reader *r, unsigned w)
       continue;
     if (keep(r, sl->chunk))
       continue;
-    /* the chunk farthest from the position goes first */
-    if (best < 0 || distance(r, sl->chunk) > distance(r, r->slots[best].chunk))
+    /* a slot this worker wrote before, then the chunk farthest from the
+     * position goes first */
+    int mine = touched[s / 64] >> (s % 64) & 1;
+    int best_mine = best >= 0 && (touched[best / 64] >> (best % 64) & 1);
+    if (best < 0 || mine > best_mine ||
+        (mine == best_mine && distance(r, sl->chunk) > distance(r, r->slots[best].chunk)))
       best = (int)s;
   }
-  return free_any >= 0 ? free_any : best;
+  return free_mine >= 0 ? free_mine : free_any >= 0 ? free_any : best;
 }
 
 /* A ring full of readahead must still make room for a chunk nearer the
@@ -586,6 +598,11 @@ static void schedule(aisfetch_reader *r)
       best = evict_beyond(r, c);
     if (best < 0)
       return;
+    /* a worker ending its range takes the next one early only into a slot it
+     * has mapped in already: mapping one in costs more CPU than the round
+     * trip it would save (it gets the range when idle otherwise) */
+    if (njobs(&r->wk[i]) && !(r->wk[i].touched[best / 64] >> (best % 64) & 1))
+      continue;
     send_job(r, i, (unsigned)best, c, 0);
   }
 }

@@ -43,7 +43,6 @@ typedef struct {
   uint64_t wake_at;          /* J_BACKOFF: when to try again */
   int abort_req;             /* an ABORT (or the parent's end) came for this job */
   int near_sent;
-  int paused;                /* by write_cb, so that a new job can start */
   int populate;              /* the slot's pages are still to be mapped in */
   uint64_t hw;               /* bytes written by any try: never written again */
   uint64_t next_report;      /* PROGRESS when hw reaches it */
@@ -57,6 +56,8 @@ typedef struct {
   int fail_retry;
   char fail_msg[512];
   uint64_t t_try, t_head, t_body, last_io_ns;
+  uint64_t pop_ns;           /* populate time spent before the answer came */
+  double ttfb;               /* request sent to first answer byte, ns */
   uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
   char range[64];
   char curlerr[CURL_ERROR_SIZE];
@@ -79,6 +80,7 @@ struct worker {
   uint64_t seed;
   int parent_gone;
   unsigned nactive;          /* jobs not J_FREE, for the busy time */
+  double ttfb_min;           /* least first-byte time seen, ns; -1: none yet */
   uint64_t busy_since, busy_acc;
   uint64_t populated[AISFETCH_MAX_SLOTS]; /* slot offsets already mapped in */
   unsigned npopulated;
@@ -274,8 +276,18 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
   job *x = ud;
   aisf_resp_header(&x->resp, buf, size * n);
   x->last_io_ns = aisf_now_ns();
-  if (!x->t_head)
+  if (!x->t_head) {
+    /* from the request's sending, not counting this worker's own stalls
+     * (mapping a slot in, another transfer draining first) */
+    curl_off_t pre = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     x->t_head = x->last_io_ns;
+    x->ttfb = (double)(x->t_head - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
+    if (x->ttfb < 0)
+      x->ttfb = 0;
+    if (x->w->ttfb_min < 0 || x->ttfb < x->w->ttfb_min)
+      x->w->ttfb_min = x->ttfb;
+  }
   if (size * n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
     x->checked = 0;
   return size * n;
@@ -290,13 +302,47 @@ static void maybe_near(job *x, uint64_t now)
   if (x->near_sent || !x->t_head || x->got < enough || x->got >= x->job.len ||
       now <= x->t_body + 1000000u)
     return;
-  double lead = (double)(x->t_head - x->t_try) * 1.25 + 1e6;
-  double rest = (double)(x->job.len - x->got) * (double)(now - x->t_body) / (double)x->got;
+  /* the least first-byte time this worker has seen: a first byte that had
+   * to wait for a CPU (a busy machine) says nothing of the path */
+  double ttfb = x->w->ttfb_min;
+  double lead = ttfb * 1.25 + 1e6;
+  double body = (double)x->job.len * (double)(now - x->t_body) / (double)x->got;
+  double rest = body * (double)(x->job.len - x->got) / (double)x->job.len;
   if (rest > lead)
     return;
+  /* A second connection and its socket buffers cost CPU (about 10 % of an
+   * 8-worker read on loopback): worth it only where the first byte takes a
+   * tenth of the range. */
+  if (ttfb * 10 < body) {
+    x->near_sent = 1;
+    return;
+  }
   aisf_msg_abort m = {.type = AISF_MSG_NEAR, .job_id = x->job.job_id};
   x->near_sent = 1;
   send_msg(x->w, &m, sizeof m);
+}
+
+/* the try's connection is up and its request on its way (pre-transfer time) */
+static int request_out(const job *j)
+{
+  curl_off_t t = 0;
+  return j->t_head || (curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0);
+}
+
+/* One call maps a slot's pages in, instead of a page fault for each, the
+ * first time this worker writes the slot (slot offsets are page aligned).
+ * It costs about a millisecond per MiB, so it waits until the request is out
+ * (it overlaps the round trip), but no later than the first bytes.  Kernels
+ * before 5.14 just say EINVAL. */
+static void populate_job(job *x)
+{
+  x->populate = 0;
+#ifdef MADV_POPULATE_WRITE
+  uint64_t t = aisf_now_ns();
+  madvise(x->dst, (size_t)x->job.len, MADV_POPULATE_WRITE);
+  if (!x->t_head)
+    x->pop_ns = aisf_now_ns() - t;
+#endif
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
@@ -326,16 +372,6 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
       ctrl_read(x->w);
     if (x->abort_req)
       return 0;
-    /* Another range waits to start or to send its request: libcurl would
-     * read this one to its end first.  Pause it (libcurl keeps this data and
-     * gives it again on resume) so that the other gets its turn. */
-    for (unsigned i = 0; i < MAX_JOBS; i++) {
-      const job *o = &x->w->jobs[i];
-      if (o != x && (o->state == J_PENDING || (o->state == J_RUNNING && !o->t_head))) {
-        x->paused = 1;
-        return CURL_WRITEFUNC_PAUSE;
-      }
-    }
   }
   if (len > x->job.len - x->got) {
     xfail(x, AISFETCH_E_PROTOCOL, 1,
@@ -344,6 +380,8 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
   }
   if (!x->got)
     x->t_body = now;
+  if (x->populate)
+    populate_job(x);
   /* a retry gets the same checked bytes again: what an earlier try wrote may
    * be in the caller's hands already */
   if (x->got + len > x->hw) {
@@ -377,7 +415,7 @@ static void start_try(job *j)
   j->body_len = 0;
   j->body[0] = '\0';
   j->t_try = j->last_io_ns = aisf_now_ns();
-  j->t_head = j->t_body = 0;
+  j->t_head = j->t_body = j->pop_ns = 0;
   j->curlerr[0] = '\0';
   j->res.server_message[0] = '\0';
   j->tries++;
@@ -540,13 +578,6 @@ static void service(worker *w)
              now - j->last_io_ns > (uint64_t)w->http.stall_timeout_ms * 1000000u)
       end_try(j, CURLE_OK, 1);
   }
-  for (unsigned i = 0; i < MAX_JOBS; i++) {
-    job *j = &w->jobs[i];
-    if (j->state == J_RUNNING && j->paused) {
-      j->paused = 0;
-      curl_easy_pause(j->easy, CURLPAUSE_CONT);
-    }
-  }
 }
 
 static int apply_config(worker *w, const char *buf, size_t n)
@@ -596,26 +627,13 @@ static int apply_config(worker *w, const char *buf, size_t n)
   return 0;
 }
 
-/* One call maps a slot's pages in, instead of a page fault for each, the
- * first time this worker writes the slot (slot offsets are page aligned).
- * It costs about a millisecond per MiB: done once the request is out, so it
- * overlaps the round trip.  Kernels before 5.14 just say EINVAL. */
+/* the slots of ranges whose request is out (see populate_job) */
 static void populate(worker *w)
 {
   for (unsigned i = 0; i < MAX_JOBS; i++) {
     job *j = &w->jobs[i];
-    curl_off_t sent = 0;
-    if (j->state != J_RUNNING || !j->populate)
-      continue;
-    /* pre-transfer time: the connection is up and the request on its way */
-    if (!j->got && (curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &sent) != CURLE_OK ||
-                    sent <= 0))
-      continue;
-#ifdef MADV_POPULATE_WRITE
-    if (!j->got)
-      madvise(j->dst, (size_t)j->job.len, MADV_POPULATE_WRITE);
-#endif
-    j->populate = 0;
+    if (j->state == J_RUNNING && j->populate && request_out(j))
+      populate_job(j);
   }
 }
 
@@ -674,6 +692,7 @@ int aisf_worker_run(int ctrl_fd, int ring_fd)
   if (!w)
     return 1;
   w->ctrl = ctrl_fd;
+  w->ttfb_min = -1;
   w->seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
   int rc = 1;
   w->buf = malloc(AISF_MSG_MAX);
