@@ -598,11 +598,6 @@ static void schedule(aisfetch_reader *r)
       best = evict_beyond(r, c);
     if (best < 0)
       return;
-    /* a worker ending its range takes the next one early only into a slot it
-     * has mapped in already: mapping one in costs more CPU than the round
-     * trip it would save (it gets the range when idle otherwise) */
-    if (njobs(&r->wk[i]) && !(r->wk[i].touched[best / 64] >> (best % 64) & 1))
-      continue;
     send_job(r, i, (unsigned)best, c, 0);
   }
 }

@@ -44,6 +44,7 @@ typedef struct {
   int abort_req;             /* an ABORT (or the parent's end) came for this job */
   int near_sent;
   int populate;              /* the slot's pages are still to be mapped in */
+  uint64_t pop_to;           /* the slot's first bytes mapped in so far */
   uint64_t hw;               /* bytes written by any try: never written again */
   uint64_t next_report;      /* PROGRESS when hw reaches it */
   aisf_msg_result res;
@@ -276,18 +277,8 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
   job *x = ud;
   aisf_resp_header(&x->resp, buf, size * n);
   x->last_io_ns = aisf_now_ns();
-  if (!x->t_head) {
-    /* from the request's sending, not counting this worker's own stalls
-     * (mapping a slot in, another transfer draining first) */
-    curl_off_t pre = 0;
-    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
+  if (!x->t_head)
     x->t_head = x->last_io_ns;
-    x->ttfb = (double)(x->t_head - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
-    if (x->ttfb < 0)
-      x->ttfb = 0;
-    if (x->w->ttfb_min < 0 || x->ttfb < x->w->ttfb_min)
-      x->w->ttfb_min = x->ttfb;
-  }
   if (size * n >= 5 && memcmp(buf, "HTTP/", 5) == 0)
     x->checked = 0;
   return size * n;
@@ -299,7 +290,7 @@ static size_t header_cb(char *buf, size_t size, size_t n, void *ud)
 static void maybe_near(job *x, uint64_t now)
 {
   uint64_t enough = x->job.len / 4 < 128 * 1024 ? x->job.len / 4 : 128 * 1024;
-  if (x->near_sent || !x->t_head || x->got < enough || x->got >= x->job.len ||
+  if (x->near_sent || !x->t_body || x->got < enough || x->got >= x->job.len ||
       now <= x->t_body + 1000000u)
     return;
   /* the least first-byte time this worker has seen: a first byte that had
@@ -312,8 +303,8 @@ static void maybe_near(job *x, uint64_t now)
     return;
   /* A second connection and its socket buffers cost CPU (about 10 % of an
    * 8-worker read on loopback): worth it only where the first byte takes a
-   * tenth of the range. */
-  if (ttfb * 10 < body) {
+   * noticeable part (1/32) of the range. */
+  if (ttfb * 32 < body) {
     x->near_sent = 1;
     return;
   }
@@ -332,17 +323,29 @@ static int request_out(const job *j)
 /* One call maps a slot's pages in, instead of a page fault for each, the
  * first time this worker writes the slot (slot offsets are page aligned).
  * It costs about a millisecond per MiB, so it waits until the request is out
- * (it overlaps the round trip), but no later than the first bytes.  Kernels
- * before 5.14 just say EINVAL. */
-static void populate_job(job *x)
+ * (it overlaps the round trip), but no later than the first bytes.  A range
+ * someone waits on (PROGRESS) is mapped in 1 MiB ahead of its bytes instead:
+ * its first bytes must not wait for the whole slot.  Kernels before 5.14
+ * just say EINVAL. */
+static void populate_job(job *x, uint64_t need)
 {
-  x->populate = 0;
+  uint64_t to = x->job.len;
+  if (x->job.flags & AISF_JOB_PROGRESS) {
+    if (need <= x->pop_to)
+      return;
+    to = (need + (1u << 20) + 4095) & ~(uint64_t)4095;
+    if (to > x->job.len)
+      to = x->job.len;
+  }
 #ifdef MADV_POPULATE_WRITE
   uint64_t t = aisf_now_ns();
-  madvise(x->dst, (size_t)x->job.len, MADV_POPULATE_WRITE);
-  if (!x->t_head)
-    x->pop_ns = aisf_now_ns() - t;
+  madvise(x->dst + x->pop_to, (size_t)(to - x->pop_to), MADV_POPULATE_WRITE);
+  if (!x->t_body)
+    x->pop_ns += aisf_now_ns() - t;
 #endif
+  x->pop_to = to;
+  if (to == x->job.len)
+    x->populate = 0;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
@@ -378,10 +381,21 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
           "server sent more bytes than asked for the range bytes=%s", x->range);
     return 0;
   }
-  if (!x->got)
+  if (!x->got && !x->t_body) {
+    /* from the request's sending to the first body byte (a server may send
+     * the headers first), not counting this worker's own stalls (mapping a
+     * slot in, another transfer draining first) */
+    curl_off_t pre = 0;
+    curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     x->t_body = now;
+    x->ttfb = (double)(now - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
+    if (x->ttfb < 0)
+      x->ttfb = 0;
+    if (x->w->ttfb_min < 0 || x->ttfb < x->w->ttfb_min)
+      x->w->ttfb_min = x->ttfb;
+  }
   if (x->populate)
-    populate_job(x);
+    populate_job(x, x->got + len);
   /* a retry gets the same checked bytes again: what an earlier try wrote may
    * be in the caller's hands already */
   if (x->got + len > x->hw) {
@@ -632,8 +646,9 @@ static void populate(worker *w)
 {
   for (unsigned i = 0; i < MAX_JOBS; i++) {
     job *j = &w->jobs[i];
-    if (j->state == J_RUNNING && j->populate && request_out(j))
-      populate_job(j);
+    if (j->state == J_RUNNING && j->populate && request_out(j) &&
+        !(j->job.flags & AISF_JOB_PROGRESS))
+      populate_job(j, j->job.len);
   }
 }
 
