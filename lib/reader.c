@@ -650,7 +650,7 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
     drop_copies(r, s->chunk, si);
     /* the chunk a seek wanted first is in (even if handed out in pieces
      * already): read ahead again */
-    if (r->seek_ramp && s->chunk <= r->pos / r->cs) {
+    if (r->seek_ramp && s->chunk == r->pos / r->cs) {
       r->seek_ramp = 0;
       r->ra = r->nslots;
     }
@@ -1086,12 +1086,18 @@ void aisfetch_close(aisfetch_reader *r)
     for (unsigned i = 0; i < r->nworkers; i++)
       reap_worker(&r->wk[i]);
   }
-  /* the zygote waits up to 1 s for its workers, then kills them */
-  stop_zygote(r, 2000);
+  if (r->zyg_fd >= 0) {
+    close(r->zyg_fd);
+    r->zyg_fd = -1;
+  }
+  /* unmapping a large ring takes a while (256 MiB: about 30 ms): while the
+   * workers exit */
   if (r->ring)
     munmap(r->ring, r->ring_size);
   if (r->ring_fd >= 0)
     close(r->ring_fd);
+  /* the zygote waits up to 1 s for its workers, then kills them */
+  stop_zygote(r, 2000);
   if (r->wake_fd >= 0)
     close(r->wake_fd);
   aisf_hash_free(r->hash);

@@ -320,23 +320,20 @@ static int request_out(const job *j)
   return j->t_head || (curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0);
 }
 
-/* One call maps a slot's pages in, instead of a page fault for each, the
- * first time this worker writes the slot (slot offsets are page aligned).
- * It costs about a millisecond per MiB, so it waits until the request is out
- * (it overlaps the round trip), but no later than the first bytes.  A range
- * someone waits on (PROGRESS) is mapped in 1 MiB ahead of its bytes instead:
- * its first bytes must not wait for the whole slot.  Kernels before 5.14
- * just say EINVAL. */
+/* A few calls map a slot's pages in, instead of a page fault for each, the
+ * first time this worker writes the slot (slot offsets are page aligned):
+ * 1 MiB ahead of the bytes, the first MiB once the request is out (during
+ * the round trip).  Mapping in costs about 1 ms per MiB: a whole slot at once
+ * held the range's first bytes, and at the start of a read sixteen workers
+ * doing it together held every worker for tens of milliseconds.  Kernels
+ * before 5.14 just say EINVAL. */
 static void populate_job(job *x, uint64_t need)
 {
-  uint64_t to = x->job.len;
-  if (x->job.flags & AISF_JOB_PROGRESS) {
-    if (need <= x->pop_to)
-      return;
-    to = (need + (1u << 20) + 4095) & ~(uint64_t)4095;
-    if (to > x->job.len)
-      to = x->job.len;
-  }
+  if (need < x->pop_to)
+    return;
+  uint64_t to = (need + (1u << 20) + 4095) & ~(uint64_t)4095;
+  if (to > x->job.len)
+    to = x->job.len;
 #ifdef MADV_POPULATE_WRITE
   uint64_t t = aisf_now_ns();
   madvise(x->dst + x->pop_to, (size_t)(to - x->pop_to), MADV_POPULATE_WRITE);
@@ -646,9 +643,8 @@ static void populate(worker *w)
 {
   for (unsigned i = 0; i < MAX_JOBS; i++) {
     job *j = &w->jobs[i];
-    if (j->state == J_RUNNING && j->populate && request_out(j) &&
-        !(j->job.flags & AISF_JOB_PROGRESS))
-      populate_job(j, j->job.len);
+    if (j->state == J_RUNNING && j->populate && !j->pop_to && request_out(j))
+      populate_job(j, 0);
   }
 }
 
