@@ -151,7 +151,9 @@ AISFETCH_API uint64_t aisfetch_size(const aisfetch_reader *r);
 AISFETCH_API void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_info *info);
 
 /* Next bytes in order from the current position.  Blocks until they are
- * fetched.  Returns AISFETCH_OK with chunk->len > 0, or AISFETCH_OK with
+ * fetched: to the end of their slot, or, while the range at the position is
+ * still arriving, the part of it already in (a range may come in pieces).
+ * Returns AISFETCH_OK with chunk->len > 0, or AISFETCH_OK with
  * chunk->len == 0 at the end (or at the stop set by aisfetch_seek_range()). */
 AISFETCH_API aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk,
                                             aisfetch_error *err);
