@@ -58,7 +58,6 @@ typedef struct {
   char fail_msg[512];
   uint64_t t_try, t_head, t_body, last_io_ns;
   uint64_t pop_ns;           /* populate time spent before the answer came */
-  double ttfb;               /* request sent to first answer byte, ns */
   uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
   char range[64];
   char curlerr[CURL_ERROR_SIZE];
@@ -385,11 +384,11 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
     curl_off_t pre = 0;
     curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     x->t_body = now;
-    x->ttfb = (double)(now - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
-    if (x->ttfb < 0)
-      x->ttfb = 0;
-    if (x->w->ttfb_min < 0 || x->ttfb < x->w->ttfb_min)
-      x->w->ttfb_min = x->ttfb;
+    double ttfb = (double)(now - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
+    if (ttfb < 0)
+      ttfb = 0;
+    if (x->w->ttfb_min < 0 || ttfb < x->w->ttfb_min)
+      x->w->ttfb_min = ttfb;
   }
   if (x->populate)
     populate_job(x, x->got + len);

@@ -87,6 +87,24 @@ static const struct fcase cases[] = {
   {"silent", "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":-1", AISFETCH_E_TIMEOUT, "no data", 0},
 };
 
+/* A one-off fault on the third range of a new object NAME: the read gives
+ * the right bytes; *st has its stats (the emulator's are reset before it). */
+static void fault_once(const struct fcase *fc, const char *name, uint64_t seed, int mode,
+                       aisfetch_stats *st)
+{
+  char json[512];
+  aisfetch_error e;
+  tu_emu_gen(&emu, "f", name, g_size, seed, NULL);
+  tu_emu_post(&emu, "/_emu/stats/reset");
+  snprintf(json, sizeof json, "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,%s}", name,
+           2 * CS, fc->fault);
+  tu_emu_fault(&emu, json);
+  memset(st, 0, sizeof *st);
+  aisfetch_errkind k = read_obj(name, seed, 5, 400, (aisfetch_worker_mode)mode, &e, st);
+  CHECKF(k == AISFETCH_OK, "%s once (%s, mode %d): %s", fc->name, name, mode, e.message);
+  tu_emu_clear_faults(&emu);
+}
+
 /* Every fault once while one worker has two ranges in flight: the server
  * holds each answer 20 ms and sends 1 MB/s per connection (in 20 KB pieces),
  * so the worker asks for the next range (the faulty one) before the current
@@ -98,22 +116,14 @@ static void test_fault_cases_pipelined(void)
   tu_emu_shape(&emu, 20, 1000000);
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const struct fcase *fc = &cases[i];
-    char json[512], name[64];
-    aisfetch_error e;
+    char name[64];
     aisfetch_stats st;
     snprintf(name, sizeof name, "pipe-%s", fc->name);
     for (int mode = 0; mode < 2; mode++) {
-      tu_emu_gen(&emu, "f", name, g_size, 200 + i, NULL);
-      tu_emu_post(&emu, "/_emu/stats/reset");
-      snprintf(json, sizeof json, "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,%s}",
-               name, 2 * CS, fc->fault);
-      tu_emu_fault(&emu, json);
-      aisfetch_errkind k = read_obj(name, 200 + i, 5, 400, (aisfetch_worker_mode)mode, &e, &st);
-      CHECKF(k == AISFETCH_OK, "%s once, pipelined (mode %d): %s", fc->name, mode, e.message);
+      fault_once(fc, name, 200 + i, mode, &st);
       CHECKF(st.retries >= 1, "%s once, pipelined: no retry counted", fc->name);
       long peak = tu_emu_stat(&emu, "targets", "max_active");
       CHECKF(peak == 2, "%s once, pipelined: %ld requests in flight at most", fc->name, peak);
-      tu_emu_clear_faults(&emu);
     }
   }
   tu_emu_shape(&emu, 0, 0);
@@ -130,14 +140,8 @@ static void test_fault_cases(void)
     aisfetch_stats st;
     for (int mode = 0; mode < 2; mode++) {
       /* a one-off fault on the third range: right bytes, one retry */
-      tu_emu_gen(&emu, "f", fc->name, SIZE, 100 + i, NULL);
-      snprintf(json, sizeof json, "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,%s}",
-               fc->name, 2 * CS, fc->fault);
-      tu_emu_fault(&emu, json);
-      aisfetch_errkind k = read_obj(fc->name, 100 + i, 5, 400, (aisfetch_worker_mode)mode, &e, &st);
-      CHECKF(k == AISFETCH_OK, "%s once (mode %d): %s", fc->name, mode, e.message);
+      fault_once(fc, fc->name, 100 + i, mode, &st);
       CHECKF(st.retries + st.hedges >= 1, "%s once: no retry or hedge counted", fc->name);
-      tu_emu_clear_faults(&emu);
     }
     /* the same fault on every try of that range: its specific error */
     snprintf(json, sizeof json,
