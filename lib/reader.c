@@ -49,6 +49,7 @@ typedef struct {
   uint64_t started;   /* when the fetch was sent */
   int hedge;          /* a second fetch of a chunk another slot is fetching too */
   uint64_t avail;     /* FETCHING: the first bytes known written (PROGRESS) */
+  int writer;         /* the worker that fetched into it last; -1: none */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
@@ -466,6 +467,7 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   s->hedge = hedge;
   s->avail = 0;
   w->touched[si / 64] |= 1ull << (si % 64);
+  s->writer = (int)wi;
   wj->active = 1;
   wj->abort_sent = 0;
   wj->id = job.job_id;
@@ -474,41 +476,64 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
     worker_died(r, wi);
 }
 
-/* A free slot, else the least useful idle one; -1 if none.  Worker w
- * prefers a slot it has written before, then the slots s with
- * s % workers == w: a worker that writes into few slots maps few pages of
- * the ring (each worker maps it all, and mapping a slot in costs about 1 ms
- * per MiB). */
-static int pick_slot(const aisfetch_reader *r, unsigned w)
+/* A slot for worker w's next range; -1 if none, -2 if one is spared (below).
+ * A worker first takes a slot it has written before (each worker maps the
+ * whole ring, and mapping a slot in costs about 1/3 ms per MiB for every
+ * worker that writes it): a free one, else the one whose chunk is done with
+ * and farthest from the position.  Then a free slot, the slots s with
+ * s % workers == w first; then another done-with slot.  With spare set, a
+ * slot another worker wrote last waits for that worker while it is busy. */
+static int pick_slot(const aisfetch_reader *r, unsigned w, int spare)
 {
-  int best = -1, free_any = -1, free_mine = -1;
+  int own = -1, free_mine = -1, free_any = -1, other = -1, spared = 0;
   const uint64_t *touched = r->wk[w].touched;
   for (unsigned s = 0; s < r->nslots; s++) {
     const slot_t *sl = &r->slots[s];
     if (sl->state == SLOT_FETCHING || sl->holds)
       continue;
-    if (sl->state == SLOT_FREE) {
-      if (touched[s / 64] >> (s % 64) & 1)
+    if (sl->state != SLOT_FREE && keep(r, sl->chunk))
+      continue;
+    if (touched[s / 64] >> (s % 64) & 1) {
+      if (sl->state == SLOT_FREE)
         return (int)s;
+      if (own < 0 || distance(r, sl->chunk) > distance(r, r->slots[own].chunk))
+        own = (int)s;
+      continue;
+    }
+    if (spare && sl->writer >= 0 && r->wk[sl->writer].fd >= 0 && njobs(&r->wk[sl->writer])) {
+      spared = 1;
+      continue;
+    }
+    if (sl->state == SLOT_FREE) {
       if (s % r->nworkers == w && free_mine < 0)
         free_mine = (int)s;
       if (free_any < 0)
         free_any = (int)s;
-      continue;
+    } else if (other < 0 || distance(r, sl->chunk) > distance(r, r->slots[other].chunk)) {
+      other = (int)s;
     }
-    if (free_any >= 0)
-      continue;
-    if (keep(r, sl->chunk))
-      continue;
-    /* a slot this worker wrote before, then the chunk farthest from the
-     * position goes first */
-    int mine = touched[s / 64] >> (s % 64) & 1;
-    int best_mine = best >= 0 && (touched[best / 64] >> (best % 64) & 1);
-    if (best < 0 || mine > best_mine ||
-        (mine == best_mine && distance(r, sl->chunk) > distance(r, r->slots[best].chunk)))
-      best = (int)s;
   }
-  return free_mine >= 0 ? free_mine : free_any >= 0 ? free_any : best;
+  if (own >= 0)
+    return own;
+  if (free_mine >= 0)
+    return free_mine;
+  if (free_any >= 0)
+    return free_any;
+  if (other >= 0)
+    return other;
+  return spared ? -2 : -1;
+}
+
+/* worker w has written before a slot that pick_slot may give it now */
+static int own_free_slot(const aisfetch_reader *r, unsigned w)
+{
+  for (unsigned s = 0; s < r->nslots; s++) {
+    const slot_t *sl = &r->slots[s];
+    if ((r->wk[w].touched[s / 64] >> (s % 64) & 1) && sl->state != SLOT_FETCHING && !sl->holds &&
+        (sl->state == SLOT_FREE || !keep(r, sl->chunk)))
+      return 1;
+  }
+  return 0;
 }
 
 /* A ring full of readahead must still make room for a chunk nearer the
@@ -576,29 +601,40 @@ static void schedule(aisfetch_reader *r)
   if (r->has_fatal)
     return;
   uint64_t c = r->pos / r->cs, end = window_end(r);
+  /* With enough chunks ready ahead of the caller, a free slot waits for
+   * the busy worker that wrote it last rather than go to an idle one:
+   * each slot a worker writes for the first time costs it about 1/3 ms per
+   * MiB to map in, and the read is then limited by the caller, not by the
+   * workers. */
+  unsigned ready = 0;
+  for (unsigned k = 0; k < r->nslots; k++)
+    ready += r->slots[k].state == SLOT_READY && r->slots[k].chunk >= c;
+  int spare = ready >= 2 && 2 * ready >= r->nworkers;
+  /* workers with a free slot they wrote before go first: another worker
+   * would have to map that slot in as well */
+  for (unsigned pass = 0; pass < 2; pass++)
   for (unsigned i = 0; i < r->nworkers; i++) {
-    if (!can_take(&r->wk[i]))
+    if (!can_take(&r->wk[i]) || (pass == 0 && !own_free_slot(r, i)))
       continue;
-    int best = pick_slot(r, i);
     uint64_t h;
-    if (hedge_candidate(r, &h)) {
-      if (best < 0)
-        best = evict_beyond(r, h);
-      if (best < 0)
+    int hedge = hedge_candidate(r, &h);
+    if (!hedge) {
+      while (c < end && find_slot(r, c) >= 0)
+        c++;
+      if (c >= end)
         return;
-      r->st.hedges++;
-      send_job(r, i, (unsigned)best, h, 1);
-      continue;
+      h = c;
     }
-    while (c < end && find_slot(r, c) >= 0)
-      c++;
-    if (c >= end)
-      return;
+    /* hedges and the chunk at the position never wait */
+    int best = pick_slot(r, i, spare && !hedge && h != r->pos / r->cs);
+    if (best == -2)
+      continue;
     if (best < 0)
-      best = evict_beyond(r, c);
+      best = evict_beyond(r, h);
     if (best < 0)
       return;
-    send_job(r, i, (unsigned)best, c, 0);
+    r->st.hedges += (unsigned)hedge;
+    send_job(r, i, (unsigned)best, h, hedge);
   }
 }
 
@@ -1037,6 +1073,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     goto fail;
   }
   r->slots = calloc(r->nslots, sizeof *r->slots);
+  for (unsigned i = 0; r->slots && i < r->nslots; i++)
+    r->slots[i].writer = -1;
   r->wk = calloc(r->nworkers, sizeof *r->wk);
   r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (!r->slots || !r->wk || r->wake_fd < 0 || build_config(r)) {
