@@ -258,13 +258,15 @@ void aisf_resp_header(aisf_resp *r, const char *line, size_t len)
                                  &r->content_range_unsatisfied))
       set_malformed(r, "Content-Range");
   } else if (hname(line, len, "Content-Length", &v, &vl)) {
-    uint64_t cl;
-    if (parse_u64(v, vl, &cl))
+    uint64_t cl = 0;
+    if (parse_u64(v, vl, &cl)) {
       set_malformed(r, "Content-Length");
-    else if (r->have_content_length && cl != r->content_length)
-      set_malformed(r, "Content-Length (two values)");
-    r->have_content_length = 1;
-    r->content_length = cl;
+    } else {
+      if (r->have_content_length && cl != r->content_length)
+        set_malformed(r, "Content-Length (two values)");
+      r->have_content_length = 1;
+      r->content_length = cl;
+    }
   } else if (hname(line, len, "Ais-Version", &v, &vl)) {
     r->have_version = 1;
     copyval(r->version, sizeof r->version, v, vl);

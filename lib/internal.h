@@ -21,6 +21,7 @@ aisfetch_errkind aisf_fail(aisfetch_error *err, aisfetch_errkind kind, const cha
 /* ---- small string helpers ---- */
 size_t aisf_strlcpy(char *dst, const char *src, size_t n);
 uint64_t aisf_now_ns(void);
+void aisf_copy_stream(void *dst, const void *src, size_t n);
 
 /* ---- URLs ---- */
 /* proxy URL of an object: ENDPOINT/v1/objects/BUCKET/OBJECT?provider=P[&namespace=...] */

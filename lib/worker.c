@@ -396,7 +396,7 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
    * be in the caller's hands already */
   if (x->got + len > x->hw) {
     size_t skip = x->got < x->hw ? (size_t)(x->hw - x->got) : 0;
-    memcpy(x->dst + x->got + skip, buf + skip, len - skip);
+    aisf_copy_stream(x->dst + x->got + skip, buf + skip, len - skip);
   }
   x->got += len;
   if (x->got > x->hw)

@@ -1,8 +1,10 @@
 /* Unit tests of the pieces that need no server: URIs, endpoints, object
- * URLs, Content-Range, AIStore's error JSON, checksums, backoff. */
+ * URLs, Content-Range, AIStore's error JSON, checksums, backoff, the copy
+ * into slots. */
 #include "internal.h"
 #include "testutil.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static void test_uris(void)
@@ -280,6 +282,27 @@ static void test_backoff(void)
   CHECK(aisf_backoff_ms(1, &seed, 3600) == 30000);
 }
 
+/* every alignment of both ends, lengths around the 256-byte and 64-byte
+ * steps; the bytes around the destination stay untouched */
+static void test_copy_stream(void)
+{
+  static uint8_t src[4096 + 64], dst[4096 + 128], ref[4096 + 128];
+  for (size_t i = 0; i < sizeof src; i++)
+    src[i] = (uint8_t)(i * 131 + 7);
+  const size_t lens[] = {0, 1, 15, 63, 64, 255, 256, 257, 319, 320, 1000, 4095, 4096};
+  int bad = 0;
+  for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++)
+    for (size_t so = 0; so < 32; so += 3)
+      for (size_t d = 0; d < 48; d++) {
+        memset(dst, 0xA5, sizeof dst);
+        memset(ref, 0xA5, sizeof ref);
+        memcpy(ref + d, src + so, lens[li]);
+        aisf_copy_stream(dst + d, src + so, lens[li]);
+        bad += memcmp(dst, ref, sizeof dst) != 0;
+      }
+  CHECKF(bad == 0, "%d copies differ from memcpy", bad);
+}
+
 static void test_open_arguments(void)
 {
   aisfetch_options o;
@@ -333,6 +356,7 @@ int main(void)
   test_error_json();
   test_checksums();
   test_backoff();
+  test_copy_stream();
   test_open_arguments();
   return tu_finish("test_unit");
 }
