@@ -76,6 +76,11 @@ typedef struct {
   size_t chunk_size;             /* 0: the object's max chunk size, else 8 MiB; 4 KiB..256 MiB */
   unsigned slots;                /* 0: 2 x num_workers; 1..1024 */
   aisfetch_worker_mode worker_mode;
+  /* bytes of the object's start that aisfetch_open() asks for itself, in a
+     ranged GET sent together with the HEAD: the first bytes one round trip
+     sooner, a small object in one round trip.  0: 1 MiB (never more than
+     chunk_size when that is set); -1: none; else 1 .. 256 MiB */
+  long first_bytes;
 
   unsigned retries;              /* tries per range after the first; default 5 */
   long connect_timeout_ms;       /* 0: 10000 */

@@ -420,6 +420,94 @@ static int head_progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, 
   return head_cancelled(ud);
 }
 
+static size_t prefix_header_cb(char *buf, size_t size, size_t n, void *ud)
+{
+  aisf_prefix *p = ud;
+  aisf_resp_header(&p->resp, buf, size * n);
+  return size * n;
+}
+
+/* only a 206 that fits is taken in; anything else ends the GET */
+static size_t prefix_write_cb(char *buf, size_t size, size_t n, void *ud)
+{
+  aisf_prefix *p = ud;
+  size_t len = size * n;
+  if (p->resp.status != 206 || len > p->cap - p->len)
+    return 0;
+  memcpy(p->buf + p->len, buf, len);
+  p->len += len;
+  return len;
+}
+
+static CURL *prefix_start(CURLM *m, const aisf_http_cfg *cfg, const char *url, aisf_prefix *p)
+{
+  CURL *e = curl_easy_init();
+  if (!e)
+    return NULL;
+  char range[48];
+  snprintf(range, sizeof range, "0-%zu", p->cap - 1);
+  aisf_http_apply(e, cfg);
+  aisf_resp_reset(&p->resp);
+  p->len = 0;
+  p->complete = 0;
+  curl_easy_setopt(e, CURLOPT_URL, url);
+  curl_easy_setopt(e, CURLOPT_RANGE, range);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, prefix_header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, prefix_write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->connect_timeout_ms + cfg->stall_timeout_ms);
+  if (curl_multi_add_handle(m, e) != CURLM_OK) {
+    curl_easy_cleanup(e);
+    return NULL;
+  }
+  return e;
+}
+
+/* the results of finished transfers: the HEAD's into *head_rc, the prefix's
+ * into *pre_rc */
+static void drain(CURLM *m, CURL *head, int *head_done, CURLcode *head_rc, CURL *pre,
+                  int *pre_running, CURLcode *pre_rc)
+{
+  int nmsg;
+  CURLMsg *cm;
+  while ((cm = curl_multi_info_read(m, &nmsg))) {
+    if (cm->msg != CURLMSG_DONE)
+      continue;
+    if (head && cm->easy_handle == head) {
+      *head_done = 1;
+      *head_rc = cm->data.result;
+    } else if (pre && cm->easy_handle == pre) {
+      *pre_running = 0;
+      *pre_rc = cm->data.result;
+    }
+  }
+}
+
+size_t aisf_prefix_usable(const aisf_prefix *pre, const aisfetch_object_info *info)
+{
+  const aisf_resp *r = &pre->resp;
+  if (!pre->cap || !info->size || r->status != 206 || r->malformed || !r->have_content_range ||
+      r->content_range_unsatisfied)
+    return 0;
+  uint64_t want = info->size < pre->cap ? info->size : pre->cap;
+  if (r->cr_start != 0 || r->cr_end != want - 1 || r->cr_size != info->size ||
+      (r->have_content_length && r->content_length != want))
+    return 0;
+  /* the same object as the HEAD's, as a worker checks each range */
+  if (info->version[0] && strcmp(r->version, info->version) != 0)
+    return 0;
+  if ((info->checksum_type[0] || info->checksum_value[0]) &&
+      (strcmp(r->cksum_type, info->checksum_type) != 0 ||
+       strcmp(r->cksum_value, info->checksum_value) != 0))
+    return 0;
+  if (info->etag[0] && r->have_etag && strcmp(r->etag, info->etag) != 0)
+    return 0;
+  if (pre->complete)
+    return pre->len == want ? pre->len : 0;
+  return pre->len & ~(size_t)4095;
+}
+
 static void sleep_ms(long ms)
 {
   struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -430,7 +518,7 @@ static void sleep_ms(long ms)
 aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
                            char *target_url, size_t target_n, uint64_t *redirects,
                            const atomic_int *cancel, int (*cancel_cb)(void *), void *cancel_ud,
-                           aisfetch_error *err)
+                           aisf_prefix *pre, aisfetch_error *err)
 {
   CURL *e = curl_easy_init();
   CURLM *m = curl_multi_init();
@@ -448,6 +536,10 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
   h.cancel = cancel;
   h.cancel_cb = cancel_cb;
   h.cancel_ud = cancel_ud;
+  uint64_t t0 = aisf_now_ns();
+  CURL *pe = pre && pre->cap ? prefix_start(m, cfg, url, pre) : NULL;
+  int pre_running = pe != NULL;
+  CURLcode pre_rc = CURLE_OK;
 
   for (unsigned attempt = 0;; attempt++) {
     snprintf(hurl, sizeof hurl, "%s%s", url,
@@ -470,9 +562,12 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
     CURLcode rc = CURLE_OK;
     int cancelled = 0;
     curl_multi_add_handle(m, e);
+    int head_done = 0;
     for (;;) {
       int running = 0;
-      if (curl_multi_perform(m, &running) != CURLM_OK || !running)
+      CURLMcode mc = curl_multi_perform(m, &running);
+      drain(m, e, &head_done, &rc, pe, &pre_running, &pre_rc);
+      if (mc != CURLM_OK || head_done || !running)
         break;
       if (head_cancelled(&h)) {
         cancelled = 1;
@@ -480,11 +575,6 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
       }
       curl_multi_poll(m, NULL, 0, 100, NULL);
     }
-    int nmsg;
-    CURLMsg *cm;
-    while ((cm = curl_multi_info_read(m, &nmsg)))
-      if (cm->msg == CURLMSG_DONE)
-        rc = cm->data.result;
     curl_multi_remove_handle(m, e);
     if (cancelled)
       rc = CURLE_ABORTED_BY_CALLBACK;
@@ -549,6 +639,35 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
       kind = aisf_fail(err, AISFETCH_E_CANCELLED, "HEAD %s cancelled", url);
       break;
     }
+  }
+  if (pe) {
+    if (kind == AISFETCH_OK && pre_running) {
+      uint64_t now = aisf_now_ns(), head_ns = now - t0;
+      uint64_t until = info->size <= pre->cap ? UINT64_MAX
+                       : now + (head_ns > 10000000u ? head_ns : 10000000u);
+      while (pre_running && now < until) {
+        int running = 0, unused = 0;
+        CURLcode unused_rc;
+        CURLMcode mc = curl_multi_perform(m, &running);
+        drain(m, NULL, &unused, &unused_rc, pe, &pre_running, &pre_rc);
+        if (mc != CURLM_OK || !running || !pre_running)
+          break;
+        if (head_cancelled(&h)) {
+          kind = aisf_fail(err, AISFETCH_E_CANCELLED, "HEAD %s cancelled", url);
+          break;
+        }
+        now = aisf_now_ns();
+        uint64_t left_ms = until == UINT64_MAX ? 100 : (until - now) / 1000000u + 1;
+        curl_multi_poll(m, NULL, 0, left_ms < 100 ? (int)left_ms : 100, NULL);
+        now = aisf_now_ns();
+      }
+    }
+    long rcount = 0;
+    curl_easy_getinfo(pe, CURLINFO_REDIRECT_COUNT, &rcount);
+    pre->redirects = (uint64_t)rcount;
+    pre->complete = !pre_running && pre_rc == CURLE_OK;
+    curl_multi_remove_handle(m, pe);
+    curl_easy_cleanup(pe);
   }
   curl_easy_cleanup(e);
   curl_multi_cleanup(m);

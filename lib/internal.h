@@ -83,10 +83,27 @@ aisfetch_errkind aisf_curl_kind(CURLcode rc);
 long aisf_backoff_ms(unsigned n, uint64_t *seed, long retry_after_s);
 
 /* ---- the HEAD ---- */
+/* A ranged GET of the object's first bytes, sent together with the HEAD: the
+ * first bytes one round trip sooner, and a small object in one round trip. */
+typedef struct {
+  uint8_t *buf;
+  size_t cap;         /* asks bytes=0-(cap-1) */
+  size_t len;         /* bytes received */
+  int complete;       /* the answer ended without error */
+  uint64_t redirects;
+  aisf_resp resp;
+} aisf_prefix;
+
+/* With pre non-NULL, its GET runs alongside the HEAD.  Once the HEAD is in,
+ * the GET gets until it completes when it holds the whole object, else as
+ * long again as the HEAD took (at least 10 ms). */
 aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
                            char *target_url, size_t target_n, uint64_t *redirects,
                            const atomic_int *cancel, int (*cancel_cb)(void *), void *cancel_ud,
-                           aisfetch_error *err);
+                           aisf_prefix *pre, aisfetch_error *err);
+/* The prefix bytes that may be used: an exact 206 for the object the HEAD
+ * described; a cut answer is used to a multiple of 4 KiB.  0 if none. */
+size_t aisf_prefix_usable(const aisf_prefix *pre, const aisfetch_object_info *info);
 
 /* ---- checksums ---- */
 typedef struct aisf_hash aisf_hash;

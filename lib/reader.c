@@ -35,10 +35,13 @@
 #define AISFETCH_LIBEXECDIR "/usr/local/libexec"
 #endif
 #define WORKER_NAME "aisfetch-worker"
+#define FIRST_BYTES ((size_t)1 << 20) /* the open's prefix GET, by default */
 
 extern char **environ;
 
-enum { SLOT_FREE, SLOT_FETCHING, SLOT_READY, SLOT_FAILED };
+/* PARTIAL: the chunk's first avail bytes are in (the open's prefix GET), no
+ * range is fetching the rest */
+enum { SLOT_FREE, SLOT_FETCHING, SLOT_READY, SLOT_FAILED, SLOT_PARTIAL };
 
 typedef struct {
   int state;
@@ -48,7 +51,8 @@ typedef struct {
   unsigned deaths;    /* workers that died fetching this chunk */
   uint64_t started;   /* when the fetch was sent */
   int hedge;          /* a second fetch of a chunk another slot is fetching too */
-  uint64_t avail;     /* FETCHING: the first bytes known written (PROGRESS) */
+  uint64_t avail;     /* FETCHING, PARTIAL: the first bytes known written */
+  uint64_t base;      /* bytes of the chunk in before its range was sent */
   int writer;         /* the worker that fetched into it last; -1: none */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
@@ -377,14 +381,15 @@ static uint64_t distance(const aisfetch_reader *r, uint64_t c)
  * (a hedged chunk can be in two slots at once). */
 static int find_slot(const aisfetch_reader *r, uint64_t c)
 {
-  static const int rank[] = {[SLOT_FREE] = 0, [SLOT_FETCHING] = 2, [SLOT_READY] = 3, [SLOT_FAILED] = 1};
+  static const int rank[] = {[SLOT_FREE] = 0, [SLOT_FETCHING] = 2, [SLOT_READY] = 3,
+                             [SLOT_FAILED] = 1, [SLOT_PARTIAL] = 2};
   int best = -1;
   for (unsigned i = 0; i < r->nslots; i++) {
     const slot_t *s = &r->slots[i];
     if (s->state == SLOT_FREE || s->chunk != c)
       continue;
     if (best < 0 || rank[s->state] > rank[r->slots[best].state] ||
-        (s->state == SLOT_FETCHING && r->slots[best].state == SLOT_FETCHING &&
+        (rank[s->state] == 2 && rank[r->slots[best].state] == 2 &&
          s->avail > r->slots[best].avail))
       best = (int)i;
   }
@@ -435,7 +440,8 @@ static void worker_died(aisfetch_reader *r, unsigned i)
                     (unsigned long long)(s->chunk * r->cs),
                     (unsigned long long)(s->chunk * r->cs + r->cs - 1));
       } else {
-        s->state = SLOT_FREE;
+        s->state = s->base ? SLOT_PARTIAL : SLOT_FREE;
+        s->avail = s->base;
       }
     }
   }
@@ -456,6 +462,11 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   job.slot_off = (uint64_t)si * r->stride;
   job.start = c * r->cs;
   job.len = r->size - job.start < r->cs ? r->size - job.start : r->cs;
+  /* the rest of a chunk whose first bytes are in */
+  uint64_t base = s->state == SLOT_PARTIAL && s->chunk == c ? s->avail : 0;
+  job.start += base;
+  job.len -= base;
+  job.slot_off += base;
   /* the chunk at the position: the caller waits on its first bytes */
   if (c == r->pos / r->cs)
     job.flags = AISF_JOB_PROGRESS;
@@ -465,7 +476,8 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   s->lease++;
   s->started = aisf_now_ns();
   s->hedge = hedge;
-  s->avail = 0;
+  s->avail = base;
+  s->base = base;
   w->touched[si / 64] |= 1ull << (si % 64);
   s->writer = (int)wi;
   wj->active = 1;
@@ -534,6 +546,15 @@ static int own_free_slot(const aisfetch_reader *r, unsigned w)
       return 1;
   }
   return 0;
+}
+
+/* a slot with the first bytes of a chunk still wanted, the rest unfetched */
+static int partial_slot(const aisfetch_reader *r)
+{
+  for (unsigned s = 0; s < r->nslots; s++)
+    if (r->slots[s].state == SLOT_PARTIAL && keep(r, r->slots[s].chunk))
+      return (int)s;
+  return -1;
 }
 
 /* A ring full of readahead must still make room for a chunk nearer the
@@ -616,6 +637,11 @@ static void schedule(aisfetch_reader *r)
   for (unsigned i = 0; i < r->nworkers; i++) {
     if (!can_take(&r->wk[i]) || (pass == 0 && !own_free_slot(r, i)))
       continue;
+    int ps = partial_slot(r);
+    if (ps >= 0) {
+      send_job(r, i, (unsigned)ps, r->slots[ps].chunk, 0);
+      continue;
+    }
     uint64_t h;
     int hedge = hedge_candidate(r, &h);
     if (!hedge) {
@@ -645,7 +671,7 @@ static void drop_copies(aisfetch_reader *r, uint64_t c, unsigned keep)
     slot_t *s = &r->slots[i];
     if (i == keep || s->chunk != c)
       continue;
-    if (s->state == SLOT_FAILED && !s->holds)
+    if ((s->state == SLOT_FAILED || s->state == SLOT_PARTIAL) && !s->holds)
       s->state = SLOT_FREE;
     if (s->state != SLOT_FETCHING)
       continue;
@@ -691,7 +717,8 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
       r->ra = r->nslots;
     }
   } else if (res->kind == AISFETCH_E_CANCELLED) {
-    s->state = SLOT_FREE;
+    s->state = s->base ? SLOT_PARTIAL : SLOT_FREE;
+    s->avail = s->base;
   } else {
     /* kept even while another fetch of the chunk is in flight: a reader
      * waits for that one (ready ranks above failed), and the chunk is not
@@ -796,8 +823,8 @@ static void *dispatcher(void *arg)
             wjob_t *wj = &w->job[m];
             slot_t *sl = &r->slots[wj->slot];
             if (wj->active && wj->id == pr.job_id && sl->state == SLOT_FETCHING &&
-                pr.bytes > sl->avail && pr.bytes <= r->cs) {
-              sl->avail = pr.bytes;
+                sl->base + pr.bytes > sl->avail && sl->base + pr.bytes <= r->cs) {
+              sl->avail = sl->base + pr.bytes;
               changed = 1;
             }
           }
@@ -926,7 +953,39 @@ static aisfetch_errkind check_options(const aisfetch_options *o, aisfetch_error 
     return aisf_fail(err, AISFETCH_E_ARG, "timeouts must be 0..3600000 ms");
   if (o->skip_verify < -1 || o->skip_verify > 1)
     return aisf_fail(err, AISFETCH_E_ARG, "skip_verify must be -1, 0 or 1");
+  if (o->first_bytes < -1 || o->first_bytes > (long)AISFETCH_MAX_CHUNK_SIZE)
+    return aisf_fail(err, AISFETCH_E_ARG,
+                     "first_bytes %ld is out of range (-1 for none, 0 for 1 MiB, or 1..256 MiB)",
+                     o->first_bytes);
   return AISFETCH_OK;
+}
+
+/* The bytes the open's prefix GET brought that agree with the HEAD go into
+ * slot 0 as chunk 0's start: whole, or the rest is fetched as one range. */
+static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre)
+{
+  size_t n = pre->buf ? aisf_prefix_usable(pre, &r->info) : 0;
+  size_t c0 = r->size < r->cs ? (size_t)r->size : r->cs;
+  if (n > c0)
+    n = c0;
+  size_t done = 0;
+  while (done < n) {
+    ssize_t k = pwrite(r->ring_fd, pre->buf + done, n - done, (off_t)done);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return;
+    done += (size_t)k;
+  }
+  if (!n)
+    return;
+  slot_t *s = &r->slots[0];
+  s->chunk = 0;
+  s->state = n == c0 ? SLOT_READY : SLOT_PARTIAL;
+  s->avail = s->base = n;
+  r->st.bytes += n;
+  r->st.ranges += n == c0;
+  r->st.redirects += pre->redirects;
 }
 
 aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
@@ -946,6 +1005,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   aisfetch_reader *r = calloc(1, sizeof *r);
   if (!r)
     return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+  aisf_prefix pre;
+  memset(&pre, 0, sizeof pre);
   r->ring_fd = -1;
   r->wake_fd = -1;
   r->zyg_fd = -1;
@@ -1014,9 +1075,16 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->mode = o->worker_mode;
   r->verify = o->verify_checksum;
 
+  if (o->first_bytes >= 0) {
+    size_t cap = o->first_bytes ? (size_t)o->first_bytes : FIRST_BYTES;
+    if (o->chunk_size && cap > o->chunk_size)
+      cap = o->chunk_size;
+    if ((pre.buf = malloc(cap)))
+      pre.cap = cap;
+  }
   if ((k = aisf_head(&r->http, r->proxy_url, &r->info, r->target_url, sizeof r->target_url,
                      &r->st.redirects, &r->cancelled, o->open_cancelled,
-                     o->open_cancelled_data, err)))
+                     o->open_cancelled_data, &pre, err)))
     goto fail;
   r->size = r->info.size;
   aisf_strlcpy(r->info.provider, r->uri.provider, sizeof r->info.provider);
@@ -1056,6 +1124,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     r->hash_state = r->hash ? 1 : 0;
   }
   if (r->size == 0) {
+    free(pre.buf);
     *out = r;
     return AISFETCH_OK;
   }
@@ -1083,6 +1152,9 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   }
   for (unsigned i = 0; i < r->nworkers; i++)
     r->wk[i].fd = -1;
+  put_prefix(r, &pre);
+  free(pre.buf);
+  pre.buf = NULL;
   for (unsigned i = 0; i < r->nworkers; i++) {
     if (spawn_worker(r, &r->wk[i], err) && r->wk[i].fd < 0) {
       k = err->kind;
@@ -1098,6 +1170,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   *out = r;
   return AISFETCH_OK;
 fail:
+  free(pre.buf);
   aisfetch_close(r);
   return k;
 }
@@ -1234,7 +1307,8 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
     int s = find_slot(r, c);
     uint64_t cstart = c * r->cs;
     /* a range still arriving: the bytes its worker reported written */
-    int partial = s >= 0 && r->slots[s].state == SLOT_FETCHING &&
+    int partial = s >= 0 &&
+                  (r->slots[s].state == SLOT_FETCHING || r->slots[s].state == SLOT_PARTIAL) &&
                   cstart + r->slots[s].avail > r->pos;
     if (s >= 0 && (r->slots[s].state == SLOT_READY || partial)) {
       slot_t *sl = &r->slots[s];

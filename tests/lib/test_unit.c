@@ -303,6 +303,95 @@ static void test_copy_stream(void)
   CHECKF(bad == 0, "%d copies differ from memcpy", bad);
 }
 
+/* the open's prefix GET is used only when its answer is the exact range of
+ * the object the HEAD described */
+static void test_prefix_usable(void)
+{
+  static uint8_t buf[64 * 1024];
+  aisfetch_object_info info;
+  memset(&info, 0, sizeof info);
+  info.size = 100000;
+  strcpy(info.version, "3");
+  strcpy(info.checksum_type, "xxhash2");
+  strcpy(info.checksum_value, "0123456789abcdef");
+  const char *good[] = {"HTTP/1.1 206 Partial Content", "Content-Range: bytes 0-65535/100000",
+                        "Content-Length: 65536", "Ais-Version: 3", "Ais-Checksum-Type: xxhash2",
+                        "Ais-Checksum-Value: 0123456789abcdef"};
+  struct {
+    int drop;            /* index of the good header left out, -1 none */
+    const char *extra;   /* a header line added after, or NULL */
+    size_t len;
+    int complete;
+    size_t want;
+  } cases[] = {
+    {-1, NULL, 65536, 1, 65536},
+    {-1, NULL, 65535, 1, 0},                      /* complete yet short */
+    {-1, NULL, 10000, 0, 8192},                   /* cut: whole pages */
+    {-1, NULL, 4095, 0, 0},
+    {2, NULL, 65536, 1, 65536},                   /* no Content-Length is fine */
+    {1, NULL, 65536, 1, 0},                       /* no Content-Range */
+    {-1, "Content-Range: bytes 1-65536/100000", 65536, 1, 0},
+    {-1, "Content-Range: bytes 0-65535/100001", 65536, 1, 0},
+    {-1, "Content-Range: bytes 0-65534/100000", 65536, 1, 0},
+    {-1, "Content-Length: 65537", 65536, 1, 0},
+    {-1, "Content-Range: bytes x-y/z", 65536, 1, 0}, /* malformed */
+    {-1, "Ais-Version: 4", 65536, 1, 0},
+    {3, NULL, 65536, 1, 0},                       /* no version, the HEAD had one */
+    {-1, "Ais-Checksum-Value: 0123456789abcdee", 65536, 1, 0},
+    {-1, "ETag: \"x\"", 65536, 1, 65536},          /* the HEAD had no ETag */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    aisf_prefix p;
+    memset(&p, 0, sizeof p);
+    p.buf = buf;
+    p.cap = sizeof buf;
+    p.len = cases[i].len;
+    p.complete = cases[i].complete;
+    aisf_resp_reset(&p.resp);
+    for (int h = 0; h < 6; h++)
+      if (h != cases[i].drop)
+        aisf_resp_header(&p.resp, good[h], strlen(good[h]));
+    if (cases[i].extra) {
+      /* a second value replaces the first, as a server that says it twice */
+      aisf_prefix q = p;
+      aisf_resp_reset(&q.resp);
+      for (int h = 0; h < 6; h++) {
+        const char *line = good[h];
+        if (h != cases[i].drop && strncmp(line, cases[i].extra, strcspn(cases[i].extra, ":") + 1))
+          aisf_resp_header(&q.resp, line, strlen(line));
+      }
+      aisf_resp_header(&q.resp, cases[i].extra, strlen(cases[i].extra));
+      p = q;
+    }
+    size_t got = aisf_prefix_usable(&p, &info);
+    CHECKF(got == cases[i].want, "case %zu: %zu usable, expected %zu", i, got, cases[i].want);
+  }
+  /* a 200 (the whole object, Range ignored) is never used */
+  aisf_prefix p;
+  memset(&p, 0, sizeof p);
+  p.buf = buf;
+  p.cap = sizeof buf;
+  p.len = 65536;
+  p.complete = 1;
+  aisf_resp_reset(&p.resp);
+  aisf_resp_header(&p.resp, "HTTP/1.1 200 OK", 15);
+  for (int h = 1; h < 6; h++)
+    aisf_resp_header(&p.resp, good[h], strlen(good[h]));
+  CHECK(aisf_prefix_usable(&p, &info) == 0);
+  /* an object smaller than the prefix: the whole object */
+  info.size = 1000;
+  aisf_resp_reset(&p.resp);
+  const char *small[] = {"HTTP/1.1 206 Partial Content", "Content-Range: bytes 0-999/1000",
+                         "Ais-Version: 3", "Ais-Checksum-Type: xxhash2",
+                         "Ais-Checksum-Value: 0123456789abcdef"};
+  for (int h = 0; h < 5; h++)
+    aisf_resp_header(&p.resp, small[h], strlen(small[h]));
+  p.len = 1000;
+  CHECK(aisf_prefix_usable(&p, &info) == 1000);
+  info.size = 0;
+  CHECK(aisf_prefix_usable(&p, &info) == 0);
+}
+
 static void test_open_arguments(void)
 {
   aisfetch_options o;
@@ -337,6 +426,12 @@ static void test_open_arguments(void)
   o.extra_headers = NULL;
   o.connect_timeout_ms = -1;
   CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_ARG);
+  o.connect_timeout_ms = 0;
+  o.first_bytes = -2;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_ARG && strstr(e.message, "first_bytes"));
+  o.first_bytes = (256L << 20) + 1;
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_ARG && strstr(e.message, "first_bytes"));
+  o.first_bytes = 0;
   o.connect_timeout_ms = 200;
   o.retries = 0;
   /* nothing listens on port 1: a network error, quickly */
@@ -357,6 +452,7 @@ int main(void)
   test_checksums();
   test_backoff();
   test_copy_stream();
+  test_prefix_usable();
   test_open_arguments();
   return tu_finish("test_unit");
 }
