@@ -309,6 +309,10 @@ int main(int argc, char **argv)
   pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
+  /* the open's GET of the object's first bytes is of no use to a read that
+   * starts elsewhere */
+  if (offset > 0)
+    o.first_bytes = -1;
   aisfetch_reader *r = NULL;
   aisfetch_errkind k = aisfetch_open(&o, &r, &e);
   if (k) {

@@ -37,9 +37,13 @@ check "no temporary file left" '[ -z "$(ls "$work" | grep part-)" ]'
 # stdout, thread mode, verification, units
 "$cli" -q -n 3 -c 100000 --worker-mode thread --verify-checksum -o - ais://b/data.bin > "$work/out.bin"
 check "stdout" 'cmp -s "$work/ref.bin" "$work/out.bin"'
+curl -sf -X POST "$ep/_emu/stats/reset" >/dev/null
 "$cli" -q --offset 1MiB --length 100kb -c 16kb -o "$work/part.bin" ais://b/data.bin
 dd if="$work/ref.bin" of="$work/ref-part.bin" bs=1 skip=1048576 count=100000 status=none
 check "offset and length" 'cmp -s "$work/ref-part.bin" "$work/part.bin"'
+# a read that starts elsewhere does not ask for the object's first bytes
+gets=$(curl -sf "$ep/_emu/stats" | "$python" -c 'import json,sys; print(json.load(sys.stdin)["proxy"]["GET"])')
+check "no first-bytes GET with --offset (proxy GETs: $gets)" '[ "$gets" = 0 ]'
 "$cli" -q --offset 2499990 -o "$work/tail.bin" ais://b/data.bin
 check "offset to the end" '[ "$(stat -c %s "$work/tail.bin")" = 10 ]'
 "$cli" -q -o /dev/null ais://b/data.bin
