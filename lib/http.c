@@ -642,9 +642,12 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
   }
   if (pe) {
     if (kind == AISFETCH_OK && pre_running) {
+      /* a stalled GET must not hold the open for the stall timeout: the
+       * workers fetch what it did not bring */
       uint64_t now = aisf_now_ns(), head_ns = now - t0;
-      uint64_t until = info->size <= pre->cap ? UINT64_MAX
-                       : now + (head_ns > 10000000u ? head_ns : 10000000u);
+      uint64_t until = now + (head_ns > 10000000u ? head_ns : 10000000u);
+      if (info->size <= pre->cap)
+        until += 1000000000u;
       while (pre_running && now < until) {
         int running = 0, unused = 0;
         CURLcode unused_rc;
@@ -657,7 +660,7 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
           break;
         }
         now = aisf_now_ns();
-        uint64_t left_ms = until == UINT64_MAX ? 100 : (until - now) / 1000000u + 1;
+        uint64_t left_ms = now < until ? (until - now) / 1000000u + 1 : 1;
         curl_multi_poll(m, NULL, 0, left_ms < 100 ? (int)left_ms : 100, NULL);
         now = aisf_now_ns();
       }

@@ -193,6 +193,21 @@ static void test_fault_cases_first_bytes(void)
       tu_emu_clear_faults(&emu);
     }
   }
+  /* an object the GET would bring whole, that GET stalled before its body
+   * and the stall timeout 20 s: the open gives up on it after about a
+   * second, and a worker fetches the object */
+  g_size = 60000;
+  tu_emu_gen(&emu, "f", "first-small", g_size, 399, NULL);
+  tu_emu_fault(&emu, "{\"bucket\":\"f\",\"object\":\"first-small\",\"offset\":0,"
+                     "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":-1}");
+  aisfetch_error e;
+  double t0 = now_s();
+  aisfetch_errkind k = read_obj("first-small", 399, 5, 0, AISFETCH_WORKER_PROCESS, &e, NULL);
+  double dt = now_s() - t0;
+  CHECKF(k == AISFETCH_OK, "small object, first bytes stalled: %s", e.message);
+  CHECKF(dt < 4, "small object, first bytes stalled: took %.1f s", dt);
+  tu_emu_clear_faults(&emu);
+  g_size = SIZE;
 }
 
 static void test_slow_and_retry_after(void)
