@@ -648,7 +648,10 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
       uint64_t until = now + (head_ns > 10000000u ? head_ns : 10000000u);
       if (info->size <= pre->cap)
         until += 1000000000u;
-      while (pre_running && now < until) {
+      /* a larger object: its first 64 KiB are enough, the workers start
+       * sooner (a round trip sooner than the first bytes of their own) */
+      size_t enough = info->size <= pre->cap ? pre->cap : 64 * 1024;
+      while (pre_running && now < until && pre->len < enough) {
         int running = 0, unused = 0;
         CURLcode unused_rc;
         CURLMcode mc = curl_multi_perform(m, &running);

@@ -96,7 +96,8 @@ typedef struct {
 
 /* With pre non-NULL, its GET runs alongside the HEAD.  Once the HEAD is in,
  * the GET gets as long again as the HEAD took (at least 10 ms), and one
- * second more when it holds the whole object. */
+ * second more when it holds the whole object; for a larger object, the
+ * wait ends once 64 KiB are in. */
 aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_object_info *info,
                            char *target_url, size_t target_n, uint64_t *redirects,
                            const atomic_int *cancel, int (*cancel_cb)(void *), void *cancel_ud,
