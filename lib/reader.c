@@ -755,14 +755,25 @@ static void *dispatcher(void *arg)
   pthread_mutex_lock(&r->mu);
   while (!r->closing) {
     uint64_t now = aisf_now_ns();
-    int timeout = -1;
+    int timeout = -1, spawned = 0;
     for (unsigned i = 0; i < r->nworkers; i++) {
       worker_t *w = &r->wk[i];
       if (w->fd >= 0)
         continue;
       if (now >= w->respawn_at) {
+        /* one per round, without the lock (a fork waits for the helper):
+         * the caller goes on taking bytes, and the workers already up get
+         * their ranges in between */
+        if (spawned) {
+          timeout = 0;
+          continue;
+        }
+        spawned = 1;
         aisfetch_error e;
-        if (spawn_worker(r, w, &e) && w->fd < 0) {
+        pthread_mutex_unlock(&r->mu);
+        int bad = spawn_worker(r, w, &e) && w->fd < 0;
+        pthread_mutex_lock(&r->mu);
+        if (bad) {
           w->respawn_at = now + 1000000000u;
           set_fatal(r, &e);
           pthread_cond_broadcast(&r->cv);
@@ -1076,13 +1087,13 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->verify = o->verify_checksum;
 
   /* The helper starts (and loads its libraries: about 6 ms here) while the
-   * HEAD crosses the round trip; its ring is sized once the HEAD is in.  If
-   * it cannot start, the first worker's start says why. */
+   * HEAD crosses the round trip; its ring is sized once the HEAD is in. */
+  aisfetch_error zyg_err;
+  int zyg_failed = 0;
   if (r->mode == AISFETCH_WORKER_PROCESS) {
-    aisfetch_error ignored;
     r->ring_fd = memfd_create("aisfetch-ring", MFD_CLOEXEC);
-    if (r->ring_fd >= 0 && start_zygote(r, &ignored))
-      stop_zygote(r, 0);
+    if (r->ring_fd >= 0 && start_zygote(r, &zyg_err))
+      zyg_failed = 1;
   }
   if (o->first_bytes >= 0) {
     size_t cap = o->first_bytes ? (size_t)o->first_bytes : FIRST_BYTES;
@@ -1167,7 +1178,15 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   put_prefix(r, &pre);
   free(pre.buf);
   pre.buf = NULL;
-  for (unsigned i = 0; i < r->nworkers; i++) {
+  if (zyg_failed && r->mode == AISFETCH_WORKER_PROCESS) {
+    *err = zyg_err;
+    k = err->kind;
+    goto fail;
+  }
+  /* Threads start here.  Processes are forked by the dispatcher, one at a
+   * time, while the caller takes the first bytes (forking eight takes about
+   * 9 ms here when the helper has just started). */
+  for (unsigned i = 0; r->mode == AISFETCH_WORKER_THREAD && i < r->nworkers; i++) {
     if (spawn_worker(r, &r->wk[i], err) && r->wk[i].fd < 0) {
       k = err->kind;
       goto fail;
