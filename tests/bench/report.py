@@ -258,8 +258,12 @@ def render(root, res):
     md.append("## Machine\n")
     md.append("| | |\n|---|---|")
     md.append("| CPU | %s, %d cores |" % (m["cpu"], m["cores"]))
-    md.append("| memory | %.1f GiB; memory copy %s GB/s (one core, memcpy of 64 MiB buffers, `sink --memcpy`) |" % (
-        m["memory_bytes"] / (1 << 30), fmt((m.get("memcpy") or {}).get("memcpy_GBps"), 1)))
+    mc = m.get("memcpy") or {}
+    md.append("| memory | %.1f GiB; memory copy %s GB/s (one core, memcpy of 64 MiB buffers, `sink --memcpy`); "
+              "a worker's copy of 256 KiB pieces into a 128 MiB ring: memcpy %s GB/s, the library's "
+              "non-temporal copy %s GB/s |" % (
+                  m["memory_bytes"] / (1 << 30), fmt(mc.get("memcpy_GBps"), 1),
+                  fmt(mc.get("slot_memcpy_GBps"), 1), fmt(mc.get("slot_stream_GBps"), 1)))
     md.append("| system | Debian %s, Linux %s |" % (m["debian"], m["kernel"]))
     md.append("| source | git %s, release build (`-Dbuildtype=release`) |" % m["git"])
     md.append("| peers | %s; %s; %s; %s |" % (m["curl"].split(" (")[0], m["aria2c"], m["gstreamer"], m["libsoup"]))

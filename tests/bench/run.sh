@@ -66,7 +66,8 @@ ninja -C "$BUILD" >/dev/null
 mkdir -p "$BUILD/bench"
 CFLAGS=(-O2 -Wall -Wextra -Wno-unused-parameter)
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/treemon" tests/bench/treemon.c
-gcc "${CFLAGS[@]}" -o "$BUILD/bench/sink" tests/bench/sink.c
+# the library's copy into a slot, from its static core
+gcc "${CFLAGS[@]}" -o "$BUILD/bench/sink" tests/bench/sink.c "$BUILD/lib/libaisfetch-core.a"
 # shellcheck disable=SC2046
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/gstprobe" tests/bench/gstprobe.c $(pkg-config --cflags --libs gstreamer-1.0)
 if [ ! -e "$BUILD/gst/libgstaistore.so" ]; then
