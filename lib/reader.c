@@ -548,12 +548,21 @@ static int own_free_slot(const aisfetch_reader *r, unsigned w)
   return 0;
 }
 
-/* a slot with the first bytes of a chunk still wanted, the rest unfetched */
+/* a slot with the first bytes of a chunk still wanted, the rest unfetched
+ * and not in (or on its way to) another slot */
 static int partial_slot(const aisfetch_reader *r)
 {
-  for (unsigned s = 0; s < r->nslots; s++)
-    if (r->slots[s].state == SLOT_PARTIAL && keep(r, r->slots[s].chunk))
+  for (unsigned s = 0; s < r->nslots; s++) {
+    const slot_t *p = &r->slots[s];
+    if (p->state != SLOT_PARTIAL || !keep(r, p->chunk))
+      continue;
+    int other = 0;
+    for (unsigned k = 0; k < r->nslots; k++)
+      other |= r->slots[k].chunk == p->chunk &&
+               (r->slots[k].state == SLOT_READY || r->slots[k].state == SLOT_FETCHING);
+    if (!other)
       return (int)s;
+  }
   return -1;
 }
 
