@@ -146,8 +146,9 @@ typedef struct aisfetch_reader aisfetch_reader;
 /* Defaults: num_workers 8, retries 5, skip_verify -1, the rest zero/NULL. */
 AISFETCH_API void aisfetch_options_init(aisfetch_options *opts);
 
-/* HEAD the object, plan the chunks, start the workers.  A 0-byte object opens
- * fine and reads as empty.  On failure returns the kind and fills *err. */
+/* HEAD the object (and GET its first bytes alongside), plan the chunks, start
+ * the workers (processes are forked in the background).  A 0-byte object
+ * opens fine and reads as empty.  On failure returns the kind and fills *err. */
 AISFETCH_API aisfetch_errkind aisfetch_open(const aisfetch_options *opts,
                                             aisfetch_reader **out,
                                             aisfetch_error *err);
