@@ -408,23 +408,16 @@ static int head_cancelled(const struct head_ctx *h)
   return (h->cancel && atomic_load(h->cancel)) || (h->cancel_cb && h->cancel_cb(h->cancel_ud));
 }
 
-static size_t head_header_cb(char *buf, size_t size, size_t n, void *ud)
+/* the HEAD's and the prefix GET's headers: ud is their aisf_resp */
+static size_t resp_header_cb(char *buf, size_t size, size_t n, void *ud)
 {
-  struct head_ctx *h = ud;
-  aisf_resp_header(&h->resp, buf, size * n);
+  aisf_resp_header(ud, buf, size * n);
   return size * n;
 }
 
 static int head_progress_cb(void *ud, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
 {
   return head_cancelled(ud);
-}
-
-static size_t prefix_header_cb(char *buf, size_t size, size_t n, void *ud)
-{
-  aisf_prefix *p = ud;
-  aisf_resp_header(&p->resp, buf, size * n);
-  return size * n;
 }
 
 /* only a 206 that fits is taken in; anything else ends the GET */
@@ -452,8 +445,8 @@ static CURL *prefix_start(CURLM *m, const aisf_http_cfg *cfg, const char *url, a
   p->complete = 0;
   curl_easy_setopt(e, CURLOPT_URL, url);
   curl_easy_setopt(e, CURLOPT_RANGE, range);
-  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, prefix_header_cb);
-  curl_easy_setopt(e, CURLOPT_HEADERDATA, p);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, resp_header_cb);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &p->resp);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, prefix_write_cb);
   curl_easy_setopt(e, CURLOPT_WRITEDATA, p);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, cfg->connect_timeout_ms + cfg->stall_timeout_ms);
@@ -484,6 +477,19 @@ static void drain(CURLM *m, CURL *head, int *head_done, CURLcode *head_rc, CURL 
   }
 }
 
+int aisf_resp_other_object(const aisf_resp *r, const char *version, int have_cksum,
+                           const char *cksum_type, const char *cksum_value, const char *etag)
+{
+  if (version[0] && (!r->have_version || strcmp(r->version, version) != 0))
+    return 'v';
+  if (have_cksum &&
+      (strcmp(r->cksum_type, cksum_type) != 0 || strcmp(r->cksum_value, cksum_value) != 0))
+    return 'c';
+  if (etag[0] && r->have_etag && strcmp(r->etag, etag) != 0)
+    return 'e';
+  return 0;
+}
+
 size_t aisf_prefix_usable(const aisf_prefix *pre, const aisfetch_object_info *info)
 {
   const aisf_resp *r = &pre->resp;
@@ -494,14 +500,8 @@ size_t aisf_prefix_usable(const aisf_prefix *pre, const aisfetch_object_info *in
   if (r->cr_start != 0 || r->cr_end != want - 1 || r->cr_size != info->size ||
       (r->have_content_length && r->content_length != want))
     return 0;
-  /* the same object as the HEAD's, as a worker checks each range */
-  if (info->version[0] && strcmp(r->version, info->version) != 0)
-    return 0;
-  if ((info->checksum_type[0] || info->checksum_value[0]) &&
-      (strcmp(r->cksum_type, info->checksum_type) != 0 ||
-       strcmp(r->cksum_value, info->checksum_value) != 0))
-    return 0;
-  if (info->etag[0] && r->have_etag && strcmp(r->etag, info->etag) != 0)
+  if (aisf_resp_other_object(r, info->version, info->checksum_type[0] || info->checksum_value[0],
+                             info->checksum_type, info->checksum_value, info->etag))
     return 0;
   if (pre->complete)
     return pre->len == want ? pre->len : 0;
@@ -550,8 +550,8 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
     curlerr[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, hurl);
     curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, head_header_cb);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, &h);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, resp_header_cb);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, &h.resp);
     curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, head_progress_cb);
     curl_easy_setopt(e, CURLOPT_XFERINFODATA, &h);
     curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);

@@ -62,6 +62,12 @@ int aisf_parse_content_range(const char *v, size_t len, uint64_t *a, uint64_t *b
 /* AIStore's JSON error body: extracts "message" into out; 0 when found */
 int aisf_parse_error_json(const char *body, size_t len, char *out, size_t n);
 
+/* An answer from another version of the object than the HEAD's: 'v' (version),
+ * 'c' (checksum) or 'e' (ETag) differs, else 0.  version and etag are "" when
+ * the HEAD had none; have_cksum says whether it had a checksum. */
+int aisf_resp_other_object(const aisf_resp *r, const char *version, int have_cksum,
+                           const char *cksum_type, const char *cksum_value, const char *etag);
+
 /* ---- HTTP settings shared by the HEAD (reader) and the ranges (workers) ---- */
 typedef struct {
   long connect_timeout_ms;

@@ -420,6 +420,14 @@ static int can_take(const worker_t *w)
 
 static void send_abort(aisfetch_reader *r, unsigned wi, wjob_t *j);
 
+/* a range that will not come: the slot holds again what it held before it
+ * was sent (the open's first bytes of the chunk, or nothing) */
+static void unfetch(slot_t *s)
+{
+  s->state = s->base ? SLOT_PARTIAL : SLOT_FREE;
+  s->avail = s->base;
+}
+
 static void worker_died(aisfetch_reader *r, unsigned i)
 {
   worker_t *w = &r->wk[i];
@@ -440,8 +448,7 @@ static void worker_died(aisfetch_reader *r, unsigned i)
                     (unsigned long long)(s->chunk * r->cs),
                     (unsigned long long)(s->chunk * r->cs + r->cs - 1));
       } else {
-        s->state = s->base ? SLOT_PARTIAL : SLOT_FREE;
-        s->avail = s->base;
+        unfetch(s);
       }
     }
   }
@@ -488,6 +495,19 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
     worker_died(r, wi);
 }
 
+static int wrote(const worker_t *w, unsigned s)
+{
+  return w->touched[s / 64] >> (s % 64) & 1;
+}
+
+/* slot s may take a new range: not fetching, not held, its chunk done with */
+static int reusable(const aisfetch_reader *r, unsigned s)
+{
+  const slot_t *sl = &r->slots[s];
+  return sl->state != SLOT_FETCHING && !sl->holds &&
+         (sl->state == SLOT_FREE || !keep(r, sl->chunk));
+}
+
 /* A slot for worker w's next range; -1 if none, -2 if one is spared (below).
  * A worker first takes a slot it has written before (each worker maps the
  * whole ring, and mapping a slot in costs about 1/3 ms per MiB for every
@@ -498,14 +518,11 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
 static int pick_slot(const aisfetch_reader *r, unsigned w, int spare)
 {
   int own = -1, free_mine = -1, free_any = -1, other = -1, spared = 0;
-  const uint64_t *touched = r->wk[w].touched;
   for (unsigned s = 0; s < r->nslots; s++) {
     const slot_t *sl = &r->slots[s];
-    if (sl->state == SLOT_FETCHING || sl->holds)
+    if (!reusable(r, s))
       continue;
-    if (sl->state != SLOT_FREE && keep(r, sl->chunk))
-      continue;
-    if (touched[s / 64] >> (s % 64) & 1) {
+    if (wrote(&r->wk[w], s)) {
       if (sl->state == SLOT_FREE)
         return (int)s;
       if (own < 0 || distance(r, sl->chunk) > distance(r, r->slots[own].chunk))
@@ -539,12 +556,9 @@ static int pick_slot(const aisfetch_reader *r, unsigned w, int spare)
 /* worker w has written before a slot that pick_slot may give it now */
 static int own_free_slot(const aisfetch_reader *r, unsigned w)
 {
-  for (unsigned s = 0; s < r->nslots; s++) {
-    const slot_t *sl = &r->slots[s];
-    if ((r->wk[w].touched[s / 64] >> (s % 64) & 1) && sl->state != SLOT_FETCHING && !sl->holds &&
-        (sl->state == SLOT_FREE || !keep(r, sl->chunk)))
+  for (unsigned s = 0; s < r->nslots; s++)
+    if (wrote(&r->wk[w], s) && reusable(r, s))
       return 1;
-  }
   return 0;
 }
 
@@ -726,8 +740,7 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
       r->ra = r->nslots;
     }
   } else if (res->kind == AISFETCH_E_CANCELLED) {
-    s->state = s->base ? SLOT_PARTIAL : SLOT_FREE;
-    s->avail = s->base;
+    unfetch(s);
   } else {
     /* kept even while another fetch of the chunk is in flight: a reader
      * waits for that one (ready ranks above failed), and the chunk is not

@@ -144,22 +144,21 @@ static void check_headers(job *x)
           (unsigned long long)r->content_length, (unsigned long long)x->job.len);
     return;
   }
-  if (w->have_version && (!r->have_version || strcmp(r->version, w->version) != 0)) {
+  switch (aisf_resp_other_object(r, w->have_version ? w->version : "", w->have_cksum,
+                                 w->cksum_type, w->cksum_value, w->have_etag ? w->etag : "")) {
+  case 'v':
     xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: version '%s' became '%s'",
           w->version, r->have_version ? r->version : "(none)");
-    return;
-  }
-  if (w->have_cksum && (strcmp(r->cksum_type, w->cksum_type) != 0 ||
-                        strcmp(r->cksum_value, w->cksum_value) != 0)) {
+    break;
+  case 'c':
     xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: checksum %s:%s became %s:%s",
           w->cksum_type, w->cksum_value, r->cksum_type[0] ? r->cksum_type : "(none)",
           r->cksum_value);
-    return;
-  }
-  if (w->have_etag && r->have_etag && strcmp(r->etag, w->etag) != 0) {
+    break;
+  case 'e':
     xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: ETag %s became %s", w->etag,
           r->etag);
-    return;
+    break;
   }
 }
 
