@@ -142,8 +142,9 @@ typedef struct {
 } aisf_msg_config;
 
 /* a JOB's flags: PROGRESS asks for PROGRESS messages (someone waits on the
- * range's first bytes) */
+ * range's first bytes); MAP says the worker has not written this slot yet */
 #define AISF_JOB_PROGRESS 1u
+#define AISF_JOB_MAP 2u
 
 typedef struct {
   uint32_t type;

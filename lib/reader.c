@@ -457,6 +457,12 @@ static void worker_died(aisfetch_reader *r, unsigned i)
   w->respawn_at = aisf_now_ns() + delay;
 }
 
+/* worker w has written slot s (so has it mapped in) */
+static int wrote(const worker_t *w, unsigned s)
+{
+  return w->touched[s / 64] >> (s % 64) & 1;
+}
+
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
@@ -477,6 +483,8 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   /* the chunk at the position: the caller waits on its first bytes */
   if (c == r->pos / r->cs)
     job.flags = AISF_JOB_PROGRESS;
+  if (!wrote(w, si))
+    job.flags |= AISF_JOB_MAP;
   aisf_strlcpy(job.url, r->target_url, sizeof job.url);
   s->state = SLOT_FETCHING;
   s->chunk = c;
@@ -493,11 +501,6 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   wj->slot = si;
   if (send(w->fd, &job, sizeof job, MSG_NOSIGNAL) != (ssize_t)sizeof job)
     worker_died(r, wi);
-}
-
-static int wrote(const worker_t *w, unsigned s)
-{
-  return w->touched[s / 64] >> (s % 64) & 1;
 }
 
 /* slot s may take a new range: not fetching, not held, its chunk done with */

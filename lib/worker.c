@@ -82,8 +82,6 @@ struct worker {
   unsigned nactive;          /* jobs not J_FREE, for the busy time */
   double ttfb_min;           /* least first-byte time seen, ns; -1: none yet */
   uint64_t busy_since, busy_acc;
-  uint64_t populated[AISFETCH_MAX_SLOTS]; /* slot offsets already mapped in */
-  unsigned npopulated;
 };
 static void xfail(job *x, aisfetch_errkind kind, int retry, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -554,13 +552,7 @@ static void begin(job *j)
   j->dst = w->ring + m->slot_off;
   snprintf(j->range, sizeof j->range, "%llu-%llu", (unsigned long long)m->start,
            (unsigned long long)(m->start + m->len - 1));
-  unsigned p = 0;
-  while (p < w->npopulated && w->populated[p] != m->slot_off)
-    p++;
-  if (p == w->npopulated && p < AISFETCH_MAX_SLOTS) {
-    j->populate = 1;
-    w->populated[w->npopulated++] = m->slot_off;
-  }
+  j->populate = (m->flags & AISF_JOB_MAP) != 0;
   j->via_proxy = m->url[0] == '\0';
   aisf_strlcpy(j->url, j->via_proxy ? w->proxy_url : m->url, sizeof j->url);
   start_try(j);
