@@ -22,6 +22,8 @@ aisfetch_errkind aisf_fail(aisfetch_error *err, aisfetch_errkind kind, const cha
 size_t aisf_strlcpy(char *dst, const char *src, size_t n);
 uint64_t aisf_now_ns(void);
 void aisf_copy_stream(void *dst, const void *src, size_t n);
+/* aisfetch_read_all() copies objects from this size on with aisf_copy_stream() */
+#define AISF_STREAM_COPY_MIN ((uint64_t)16 << 20)
 
 /* ---- URLs ---- */
 /* proxy URL of an object: ENDPOINT/v1/objects/BUCKET/OBJECT?provider=P[&namespace=...] */

@@ -1556,12 +1556,17 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
     return aisf_fail(err, AISFETCH_E_ARG, "buffer of %zu bytes is smaller than the object (%llu)",
                      dst_len, (unsigned long long)r->size);
   aisfetch_errkind k = aisfetch_seek(r, 0, err);
+  /* an object bigger than the caches: its start is out of them by its end */
+  int stream = r->size >= AISF_STREAM_COPY_MIN;
   while (!k) {
     aisfetch_chunk c;
     k = aisfetch_next(r, &c, err);
     if (k || c.len == 0)
       break;
-    memcpy((uint8_t *)dst + c.offset, c.data, c.len);
+    if (stream)
+      aisf_copy_stream((uint8_t *)dst + c.offset, c.data, c.len);
+    else
+      memcpy((uint8_t *)dst + c.offset, c.data, c.len);
     aisfetch_release(r, &c);
   }
   return k;

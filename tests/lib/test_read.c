@@ -141,6 +141,23 @@ static void test_read_all_and_slots(void)
     aisfetch_close(r);
   }
   free(buf);
+
+  /* big enough for the streaming copy, into an unaligned buffer, with an
+   * odd tail, and the bytes around it untouched */
+  const uint64_t big = 16 * MiB + 4097;
+  tu_emu_gen(&emu, "b", "big", big, 78, NULL);
+  buf = malloc(big + 2);
+  REQUIRE(buf);
+  memset(buf, 0xa5, big + 2);
+  aisfetch_reader *r = open_obj("ais://b/big", 4, 1 * MiB + 12345, 0, AISFETCH_WORKER_PROCESS);
+  if (r) {
+    aisfetch_error e;
+    CHECKF(aisfetch_read_all(r, buf + 1, big, &e) == AISFETCH_OK, "%s", e.message);
+    CHECK(tu_gen_cmp(78, 0, buf + 1, big) < 0);
+    CHECK(buf[0] == 0xa5 && buf[big + 1] == 0xa5);
+    aisfetch_close(r);
+  }
+  free(buf);
 }
 
 static void test_seek_and_ranges(int mode)
