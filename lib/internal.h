@@ -191,7 +191,10 @@ typedef struct {
 
 /* parent <-> zygote: SPAWN carries the new worker's control socket
  * (SCM_RIGHTS); the answer is the worker's pid, or -errno */
-enum { AISF_ZYG_SPAWN = 100, AISF_ZYG_SPAWNED };
+/* QUIT: the reader is closing; its workers' sockets are closed, but copies
+ * of them may live on in a child the host forked without exec, so the
+ * workers are killed after a short grace instead of waiting for EOF */
+enum { AISF_ZYG_SPAWN = 100, AISF_ZYG_SPAWNED, AISF_ZYG_QUIT };
 typedef struct {
   uint32_t type;
   int32_t pid;

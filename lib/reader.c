@@ -121,6 +121,9 @@ struct aisfetch_reader {
   aisfetch_stats st;
 
   pthread_mutex_t hmu;
+  /* held through each call that moves the position (next, seek, read_range,
+   * read_all): they are serialised as whole calls, not just their steps */
+  pthread_mutex_t cmu;
   aisf_hash *hash;
   uint64_t hash_pos;
   int hash_state;     /* 0 off, 1 running, 2 done */
@@ -452,6 +455,9 @@ static void worker_died(aisfetch_reader *r, unsigned i)
       }
     }
   }
+  /* a caller may wait on a slot that failed here, also when a send failed
+   * inside schedule() */
+  pthread_cond_broadcast(&r->cv);
   /* back off when workers keep dying, so a broken helper cannot spin */
   uint64_t delay = r->st.respawns > r->nworkers ? 100000000u : 0;
   w->respawn_at = aisf_now_ns() + delay;
@@ -475,8 +481,10 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   job.slot_off = (uint64_t)si * r->stride;
   job.start = c * r->cs;
   job.len = r->size - job.start < r->cs ? r->size - job.start : r->cs;
-  /* the rest of a chunk whose first bytes are in */
-  uint64_t base = s->state == SLOT_PARTIAL && s->chunk == c ? s->avail : 0;
+  /* the rest of a chunk whose first bytes are in (and may be held: the
+   * lease stays, the range starts after them) */
+  int rest = s->state == SLOT_PARTIAL && s->chunk == c;
+  uint64_t base = rest ? s->avail : 0;
   job.start += base;
   job.len -= base;
   job.slot_off += base;
@@ -488,7 +496,7 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   aisf_strlcpy(job.url, r->target_url, sizeof job.url);
   s->state = SLOT_FETCHING;
   s->chunk = c;
-  s->lease++;
+  s->lease += !rest;
   s->started = aisf_now_ns();
   s->hedge = hedge;
   s->avail = base;
@@ -584,14 +592,19 @@ static int partial_slot(const aisfetch_reader *r)
 }
 
 /* A ring full of readahead must still make room for a chunk nearer the
- * position: the ready, unheld slot with the farthest chunk past c, or -1. */
+ * position: an unheld slot past c whose range failed (it is fetched again
+ * when the position gets there), else the ready, unheld slot with the
+ * farthest chunk past c, or -1. */
 static int evict_beyond(const aisfetch_reader *r, uint64_t c)
 {
   int best = -1;
   for (unsigned k = 0; k < r->nslots; k++) {
     const slot_t *sl = &r->slots[k];
-    if (sl->state == SLOT_READY && !sl->holds && sl->chunk > c &&
-        (best < 0 || sl->chunk > r->slots[best].chunk))
+    if (sl->holds || sl->chunk <= c)
+      continue;
+    if (sl->state == SLOT_FAILED)
+      return (int)k;
+    if (sl->state == SLOT_READY && (best < 0 || sl->chunk > r->slots[best].chunk))
       best = (int)k;
   }
   return best;
@@ -799,9 +812,16 @@ static void *dispatcher(void *arg)
         int bad = spawn_worker(r, w, &e) && w->fd < 0;
         pthread_mutex_lock(&r->mu);
         if (bad) {
+          /* fatal only with no worker left: the others go on, and this
+           * one is tried again in a second (fork may fail for a moment) */
           w->respawn_at = now + 1000000000u;
-          set_fatal(r, &e);
-          pthread_cond_broadcast(&r->cv);
+          unsigned alive = 0;
+          for (unsigned k = 0; k < r->nworkers; k++)
+            alive += r->wk[k].fd >= 0;
+          if (!alive) {
+            set_fatal(r, &e);
+            pthread_cond_broadcast(&r->cv);
+          }
         }
       } else {
         int ms = (int)((w->respawn_at - now) / 1000000u) + 1;
@@ -1049,6 +1069,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->t_open = aisf_now_ns();
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->hmu, NULL);
+  pthread_mutex_init(&r->cmu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1254,6 +1275,9 @@ void aisfetch_close(aisfetch_reader *r)
       reap_worker(&r->wk[i]);
   }
   if (r->zyg_fd >= 0) {
+    aisf_msg_zygote q = {.type = AISF_ZYG_QUIT, .pid = 0};
+    ssize_t n = send(r->zyg_fd, &q, sizeof q, MSG_NOSIGNAL);
+    (void)n; /* a zygote already gone needs no QUIT */
     close(r->zyg_fd);
     r->zyg_fd = -1;
   }
@@ -1263,7 +1287,7 @@ void aisfetch_close(aisfetch_reader *r)
     munmap(r->ring, r->ring_size);
   if (r->ring_fd >= 0)
     close(r->ring_fd);
-  /* the zygote waits up to 1 s for its workers, then kills them */
+  /* the zygote waits up to 100 ms for its workers, then kills them */
   stop_zygote(r, 2000);
   if (r->wake_fd >= 0)
     close(r->wake_fd);
@@ -1275,6 +1299,7 @@ void aisfetch_close(aisfetch_reader *r)
   pthread_cond_destroy(&r->cv);
   pthread_mutex_destroy(&r->mu);
   pthread_mutex_destroy(&r->hmu);
+  pthread_mutex_destroy(&r->cmu);
   free(r);
   curl_global_cleanup();
 }
@@ -1407,7 +1432,8 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
   }
 }
 
-aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk, aisfetch_error *err)
+/* under cmu */
+static aisfetch_errkind next_call(aisfetch_reader *r, aisfetch_chunk *chunk, aisfetch_error *err)
 {
   pthread_mutex_lock(&r->mu);
   aisfetch_errkind k = next_locked(r, chunk, r->stop, err);
@@ -1419,6 +1445,14 @@ aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk, aisfet
   else if (chunk->offset >= r->size)
     return hash_finish(r, err);
   return AISFETCH_OK;
+}
+
+aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk, aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->cmu);
+  aisfetch_errkind k = next_call(r, chunk, err);
+  pthread_mutex_unlock(&r->cmu);
+  return k;
 }
 
 static void release_locked(aisfetch_reader *r, aisfetch_chunk *c)
@@ -1468,8 +1502,9 @@ static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned
   wake(r);
 }
 
-aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t stop,
-                                     aisfetch_error *err)
+/* under cmu */
+static aisfetch_errkind seek_call(aisfetch_reader *r, uint64_t off, uint64_t stop,
+                                  aisfetch_error *err)
 {
   if (stop > r->size)
     stop = r->size;
@@ -1493,6 +1528,15 @@ aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t 
   return AISFETCH_OK;
 }
 
+aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t off, uint64_t stop,
+                                     aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->cmu);
+  aisfetch_errkind k = seek_call(r, off, stop, err);
+  pthread_mutex_unlock(&r->cmu);
+  return k;
+}
+
 aisfetch_errkind aisfetch_seek(aisfetch_reader *r, uint64_t off, aisfetch_error *err)
 {
   return aisfetch_seek_range(r, off, UINT64_MAX, err);
@@ -1511,6 +1555,7 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
     return AISFETCH_OK;
   if (len > r->size - off)
     len = (size_t)(r->size - off);
+  pthread_mutex_lock(&r->cmu);
   pthread_mutex_lock(&r->mu);
   unsigned span = (unsigned)((off + len - 1) / r->cs - off / r->cs + 1);
   unsigned ra;
@@ -1544,6 +1589,7 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
   if (r->hash_state == 1)
     r->hash_state = 0;
   pthread_mutex_unlock(&r->hmu);
+  pthread_mutex_unlock(&r->cmu);
   if (got)
     *got = done;
   return k;
@@ -1555,12 +1601,13 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
   if (dst_len < r->size)
     return aisf_fail(err, AISFETCH_E_ARG, "buffer of %zu bytes is smaller than the object (%llu)",
                      dst_len, (unsigned long long)r->size);
-  aisfetch_errkind k = aisfetch_seek(r, 0, err);
+  pthread_mutex_lock(&r->cmu);
+  aisfetch_errkind k = seek_call(r, 0, UINT64_MAX, err);
   /* an object bigger than the caches: its start is out of them by its end */
   int stream = r->size >= AISF_STREAM_COPY_MIN;
   while (!k) {
     aisfetch_chunk c;
-    k = aisfetch_next(r, &c, err);
+    k = next_call(r, &c, err);
     if (k || c.len == 0)
       break;
     if (stream)
@@ -1569,6 +1616,7 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
       memcpy((uint8_t *)dst + c.offset, c.data, c.len);
     aisfetch_release(r, &c);
   }
+  pthread_mutex_unlock(&r->cmu);
   return k;
 }
 

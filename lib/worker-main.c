@@ -5,9 +5,9 @@
  * worker's control socket) it fork()s a worker that runs the worker loop on
  * that socket: fork is safe here, the helper has one thread, and the
  * children share its loaded libraries instead of each loading libcurl's
- * ~30 libraries again.  It reaps its workers; at EOF on fd 3 (the library
- * closed the reader, or its process is gone) it gives them 1 s to finish,
- * kills the rest, reaps them and exits.
+ * ~30 libraries again.  It reaps its workers.  At QUIT (the library closes
+ * the reader) it gives them 100 ms to finish, at EOF on fd 3 (its process is
+ * gone) 1 s; then it kills the rest, reaps them and exits.
  */
 #include "internal.h"
 
@@ -45,7 +45,8 @@ static void reap(children *c, int block)
   }
 }
 
-/* receives one SPAWN; returns the worker socket, -1 at EOF, -2 for noise */
+/* receives one SPAWN; returns the worker socket, -1 at EOF, -2 for noise,
+ * -3 for QUIT */
 static int recv_spawn(void)
 {
   aisf_msg_zygote m;
@@ -67,7 +68,7 @@ static int recv_spawn(void)
   if (n != (ssize_t)sizeof m || m.type != AISF_ZYG_SPAWN) {
     if (fd >= 0)
       close(fd);
-    return -2;
+    return n == (ssize_t)sizeof m && m.type == AISF_ZYG_QUIT ? -3 : -2;
   }
   return fd;
 }
@@ -82,13 +83,16 @@ int main(int argc, char **argv)
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return 1;
   static children kids;
+  int grace_ticks = 200; /* of 5 ms */
   for (;;) {
     reap(&kids, 0);
     struct pollfd p = {.fd = CTRL_FD, .events = POLLIN};
     if (poll(&p, 1, 200) <= 0)
       continue;
     int fd = recv_spawn();
-    if (fd == -1)
+    if (fd == -3)
+      grace_ticks = 20;
+    if (fd == -1 || fd == -3)
       break;
     if (fd == -2)
       continue;
@@ -106,9 +110,10 @@ int main(int argc, char **argv)
     while (send(CTRL_FD, &ans, sizeof ans, MSG_NOSIGNAL) < 0 && errno == EINTR)
       ;
   }
-  /* the library is done or gone: each worker has seen EOF on its own socket */
+  /* the library is done or gone: each worker has seen EOF on its own
+   * socket, unless a copy of it lives on elsewhere */
   struct timespec tick = {0, 5000000};
-  for (int i = 0; i < 200 && kids.n; i++) {
+  for (int i = 0; i < grace_ticks && kids.n; i++) {
     nanosleep(&tick, NULL);
     reap(&kids, 0);
   }

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -367,6 +368,99 @@ static void test_holding(void)
   aisfetch_close(r);
 }
 
+/* The open's first bytes, held while a worker fetches the rest of their
+ * chunk into the same slot: releasing them gives the slot back (with one
+ * slot, the read could not go on otherwise). */
+static void test_hold_first_bytes(int mode)
+{
+  const size_t cs = 1 * MiB;
+  tu_emu_gen(&emu, "b", "holdfb", 4 * cs + 5, 19, NULL);
+  const unsigned slots[] = {1, 0};
+  for (int i = 0; i < 2; i++) {
+    g_first_bytes = 64 * KiB;
+    aisfetch_reader *r = open_obj("ais://b/holdfb", 1, cs, slots[i], (aisfetch_worker_mode)mode);
+    g_first_bytes = 0;
+    if (!r)
+      continue;
+    aisfetch_chunk c;
+    aisfetch_error e;
+    CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
+    CHECKF(c.offset == 0 && c.len > 0 && c.len <= 64 * KiB, "first piece %zu bytes", c.len);
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    for (int t = 0; t < 500 && st.ranges < 1; t++) {
+      struct timespec ts = {0, 10000000};
+      nanosleep(&ts, NULL);
+      aisfetch_stats_get(r, &st);
+    }
+    CHECKF(st.ranges >= 1, "the rest of chunk 0 did not come (slots %u, mode %d)", slots[i], mode);
+    CHECK(tu_gen_cmp(19, c.offset, c.data, c.len) < 0);
+    uint64_t from = c.len;
+    aisfetch_release(r, &c);
+    CHECKF(aisfetch_slots_held(r) == 0, "slots %u mode %d: %u held after the release", slots[i],
+           mode, aisfetch_slots_held(r));
+    CHECK(read_check(r, 19, from) == 4 * cs + 5);
+    aisfetch_close(r);
+  }
+}
+
+/* Calls from two threads are serialised as whole calls: read_range copies
+ * the bytes it was asked for while another thread seeks and reads. */
+struct other_thread {
+  aisfetch_reader *r;
+  uint64_t size;
+  atomic_int stop;
+  unsigned calls, wrong; /* checked after the join */
+};
+
+static void *seek_and_next(void *arg)
+{
+  struct other_thread *o = arg;
+  uint32_t x = 12345;
+  for (int i = 0; i < 100000 && !atomic_load(&o->stop); i++) {
+    x = x * 1103515245u + 12345u;
+    aisfetch_chunk c;
+    if (aisfetch_seek(o->r, x % o->size, NULL) == AISFETCH_OK &&
+        aisfetch_next(o->r, &c, NULL) == AISFETCH_OK) {
+      o->wrong += c.len && tu_gen_cmp(23, c.offset, c.data, c.len) >= 0;
+      aisfetch_release(o->r, &c);
+    }
+    o->calls++;
+    struct timespec ts = {0, 2000000};
+    nanosleep(&ts, NULL);
+  }
+  return NULL;
+}
+
+static void test_concurrent_calls(void)
+{
+  const uint64_t size = 24 * MiB;
+  tu_emu_gen(&emu, "b", "conc", size, 23, NULL);
+  aisfetch_reader *r = open_obj("ais://b/conc", 4, 1 * MiB, 0, AISFETCH_WORKER_PROCESS);
+  if (!r)
+    return;
+  struct other_thread o = {.r = r, .size = size, .calls = 0, .wrong = 0};
+  atomic_init(&o.stop, 0);
+  pthread_t t;
+  REQUIRE(pthread_create(&t, NULL, seek_and_next, &o) == 0);
+  const size_t len = 6 * MiB;
+  uint8_t *buf = malloc(len);
+  REQUIRE(buf);
+  for (int i = 0; i < 12; i++) {
+    uint64_t off = (uint64_t)(i * 5 % 18) * MiB + (uint64_t)i * 4099;
+    size_t got = 0;
+    aisfetch_error e;
+    CHECKF(aisfetch_read_range(r, off, len, buf, &got, &e) == AISFETCH_OK, "%s", e.message);
+    CHECKF(got == len, "read_range at %llu: %zu bytes", (unsigned long long)off, got);
+    CHECKF(tu_gen_cmp(23, off, buf, got) < 0, "read_range at %llu: wrong bytes", (unsigned long long)off);
+  }
+  atomic_store(&o.stop, 1);
+  pthread_join(t, NULL);
+  CHECK(o.calls > 0 && o.wrong == 0);
+  free(buf);
+  aisfetch_close(r);
+}
+
 static void test_big(void)
 {
   /* past 4 GiB: generated, no disk */
@@ -720,6 +814,9 @@ int main(void)
   test_seek_and_ranges(AISFETCH_WORKER_PROCESS);
   test_seek_and_ranges(AISFETCH_WORKER_THREAD);
   test_holding();
+  test_hold_first_bytes(AISFETCH_WORKER_PROCESS);
+  test_hold_first_bytes(AISFETCH_WORKER_THREAD);
+  test_concurrent_calls();
   test_pipeline(AISFETCH_WORKER_PROCESS);
   test_pipeline(AISFETCH_WORKER_THREAD);
   test_progress(AISFETCH_WORKER_PROCESS);
