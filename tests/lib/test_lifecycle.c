@@ -1,10 +1,13 @@
 /* Nothing left behind: the parent killed with SIGKILL mid-stream takes its
  * workers with it within 1 s, and nothing appears in /dev/shm; 20 readers of
- * different objects at once in one process, in both worker modes. */
+ * different objects at once in one process, in both worker modes; a close
+ * while a child forked without exec holds copies of the sockets. */
 #include "aisfetch.h"
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -151,6 +154,75 @@ static void test_many_readers(void)
   CHECKF(tu_count_fds() == fds0, "fds %d -> %d", fds0, tu_count_fds());
 }
 
+static double now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* gone, or a zombie nobody has reaped yet */
+static int gone(pid_t pid)
+{
+  char path[64], st[256];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (!f)
+    return 1;
+  size_t n = fread(st, 1, sizeof st - 1, f);
+  fclose(f);
+  st[n] = '\0';
+  const char *p = strrchr(st, ')');
+  return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* The host forks a child without exec while a reader is open: the child
+ * holds copies of the reader's sockets, so no worker sees EOF.  Closing the
+ * reader still ends its workers, and quickly. */
+static void test_fork_without_exec(void)
+{
+  tu_emu_gen(&emu, "fork", "o", 8u << 20, 41, NULL);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://fork/o";
+  o.endpoint = emu.url;
+  o.num_workers = 4;
+  o.chunk_size = 1u << 20;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  aisfetch_chunk c;
+  CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len > 0);
+  aisfetch_release(r, &c);
+  pid_t zyg[4], wk[16];
+  int nw = 0;
+  for (int i = 0; i < 200 && nw < 4; i++) {
+    int nz = tu_list_children(getpid(), zyg, 4);
+    nw = nz == 1 ? tu_list_children(zyg[0], wk, 16) : 0;
+    struct timespec ts = {0, 10000000};
+    nanosleep(&ts, NULL);
+  }
+  CHECKF(nw == 4, "%d workers", nw);
+  pid_t kid = fork();
+  REQUIRE(kid >= 0);
+  if (kid == 0) {
+    struct timespec ts = {10, 0};
+    nanosleep(&ts, NULL);
+    _exit(0);
+  }
+  double t0 = now_s();
+  aisfetch_close(r);
+  double dt = now_s() - t0;
+  CHECKF(dt < 1.0, "close took %.2f s with a forked child holding the sockets", dt);
+  int alive = 0;
+  for (int i = 0; i < nw; i++)
+    alive += !gone(wk[i]);
+  CHECKF(alive == 0, "%d of %d workers alive after close", alive, nw);
+  kill(kid, SIGKILL);
+  while (waitpid(kid, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
 int main(void)
 {
   const char *cli = getenv("AISFETCH_CLI");
@@ -158,6 +230,7 @@ int main(void)
   tu_emu_start(&emu, NULL);
   test_many_readers();
   test_parent_killed(cli);
+  test_fork_without_exec();
   tu_emu_stop(&emu);
   return tu_finish("test_lifecycle");
 }
