@@ -7,7 +7,8 @@
  * checksum headers).
  *
  * Thread safety: one reader may be used from several threads.  All calls are
- * serialised internally; aisfetch_release() and aisfetch_cancel() may be
+ * serialised internally (next, seek, read_range and read_all as whole calls:
+ * one waits for another to return); aisfetch_release() and aisfetch_cancel() may be
  * called from any thread at any time, including while another thread is
  * blocked in aisfetch_next() or aisfetch_read_range().
  */
