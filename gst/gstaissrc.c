@@ -39,8 +39,9 @@
  * `$AIS_AUTHN_TOKEN`.
  *
  * aissrc works in push mode, with flushing byte seeks (with or without a stop
- * position: nothing past the stop is fetched), and in pull mode, so that
- * demuxers such as qtdemux can read an MP4 whose index is at the end.  In pull
+ * position: nothing past the chunk that holds the stop is fetched), and in
+ * pull mode, so that demuxers such as qtdemux can read an MP4 whose index is
+ * at the end.  In pull
  * mode, reads near the current position come from the ring; a read far away
  * restarts the window there with a small readahead that doubles while the
  * reads stay near it.  aissrc also keeps the last few chunks it read from,
@@ -227,7 +228,9 @@ G_DEFINE_TYPE_WITH_CODE (GstAisSrc, gst_ais_src, GST_TYPE_BASE_SRC,
     G_IMPLEMENT_INTERFACE (GST_TYPE_URI_HANDLER, gst_ais_src_uri_handler_init);
     GST_DEBUG_CATEGORY_INIT (gst_ais_src_debug, "aissrc", 0,
         "AIStore source"));
-GST_ELEMENT_REGISTER_DEFINE (aissrc, "aissrc", GST_RANK_PRIMARY,
+/* secondary: ais:// is ours alone, and for s3://, gs://, az:// a cloud
+ * provider's own element of primary rank (awss3src) wins when installed */
+GST_ELEMENT_REGISTER_DEFINE (aissrc, "aissrc", GST_RANK_SECONDARY,
     GST_TYPE_AIS_SRC);
 
 static void gst_ais_src_finalize (GObject * object);
@@ -571,8 +574,9 @@ gst_ais_src_set_property (GObject * object, guint prop_id,
   GST_OBJECT_LOCK (src);
   if (gst_ais_src_settings_frozen (src)) {
     GST_OBJECT_UNLOCK (src);
-    g_warning ("Changing the '%s' property on aissrc when an object is open "
-        "is not supported.", pspec->name);
+    /* only the location gets a g_warning, as in filesrc */
+    GST_WARNING_OBJECT (src, "Changing the '%s' property when an object is "
+        "open is not supported: ignored.", pspec->name);
     return;
   }
   switch (prop_id) {
@@ -778,10 +782,12 @@ gst_ais_src_get_property (GObject * object, guint prop_id, GValue * value,
 /* ---- errors ---- */
 
 /* Posts err as an error message: the kind picks the GStreamer error, the
- * HTTP status goes into the details, AIStore's message into the debug. */
+ * HTTP status goes into the details, AIStore's message into the debug.
+ * A network or server failure while opening is OPEN_READ, as in filesrc and
+ * souphttpsrc; later it is READ. */
 static void
 gst_ais_src_post_error (GstAisSrc * src, const aisfetch_error * err,
-    const gchar * location)
+    const gchar * location, gboolean at_open)
 {
   gint code;
   gchar *text, *debug;
@@ -825,9 +831,9 @@ gst_ais_src_post_error (GstAisSrc * src, const aisfetch_error * err,
     case AISFETCH_E_NETWORK:
     case AISFETCH_E_SERVER:
     default:
-      code = GST_RESOURCE_ERROR_READ;
-      text = g_strdup_printf ("Could not read %s from the AIStore cluster.",
-          what);
+      code = at_open ? GST_RESOURCE_ERROR_OPEN_READ : GST_RESOURCE_ERROR_READ;
+      text = g_strdup_printf (at_open ? "Could not open %s on the AIStore "
+          "cluster." : "Could not read %s from the AIStore cluster.", what);
       break;
   }
 
@@ -862,7 +868,7 @@ gst_ais_src_post_error_now (GstAisSrc * src, const aisfetch_error * err)
   GST_OBJECT_LOCK (src);
   location = g_strdup (src->location);
   GST_OBJECT_UNLOCK (src);
-  gst_ais_src_post_error (src, err, location);
+  gst_ais_src_post_error (src, err, location, FALSE);
   g_free (location);
 }
 
@@ -995,7 +1001,7 @@ gst_ais_src_start (GstBaseSrc * bsrc)
     err.kind = AISFETCH_E_ARG;
     g_strlcpy (err.message, "no object location given (set 'location', "
         "e.g. ais://BUCKET/OBJECT)", sizeof err.message);
-    gst_ais_src_post_error (src, &err, NULL);
+    gst_ais_src_post_error (src, &err, NULL, TRUE);
     goto failed;
   }
 
@@ -1011,7 +1017,7 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   memset (&err, 0, sizeof err);
   k = aisfetch_open (&opts, &r, &err);
   if (k != AISFETCH_OK) {
-    gst_ais_src_post_error (src, &err, location);
+    gst_ais_src_post_error (src, &err, location, TRUE);
     goto failed;
   }
 
@@ -1615,20 +1621,42 @@ gst_ais_src_uri_set_uri (GstURIHandler * handler, const gchar * uri,
   GstAisSrc *src = GST_AIS_SRC (handler);
   aisfetch_uri *u;
   aisfetch_error err;
-  gchar *location;
+  gchar *location, *scheme;
+  const gchar *sep, *path, *hash;
   gboolean ok;
 
-  if (uri == NULL || strstr (uri, "://") == NULL) {
+  if (uri == NULL || (sep = strstr (uri, "://")) == NULL) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
         "Invalid AIStore URI '%s' (expected ais://BUCKET/OBJECT)",
         GST_STR_NULL (uri));
     return FALSE;
   }
-  location = g_uri_unescape_string (uri, NULL);
-  if (location == NULL) {
+  /* a '#' may only end the namespace of "@UUID#NAMESPACE/": anywhere else it
+   * (and any '?') would start a fragment (a query) that the object name
+   * would silently swallow */
+  path = sep + 3;
+  hash = strchr (path, '#');
+  if (strchr (path, '?') || (hash && (path[0] != '@'
+              || hash > strchr (path, '/') || strchr (hash + 1, '#')))) {
     g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
-        "Invalid percent-encoding in URI '%s'", uri);
+        "Invalid AIStore URI '%s': a query or fragment is not part of an "
+        "object name (percent-encode '?' as %%3F and '#' as %%23)", uri);
     return FALSE;
+  }
+  location = g_uri_unescape_string (uri, NULL);
+  if (location == NULL || !g_utf8_validate (location, -1, NULL)) {
+    g_set_error (error, GST_URI_ERROR, GST_URI_ERROR_BAD_URI,
+        location ? "URI '%s' is not UTF-8 once unescaped" :
+        "Invalid percent-encoding in URI '%s'", uri);
+    g_free (location);
+    return FALSE;
+  }
+  /* schemes are case-insensitive (RFC 3986) */
+  sep = strstr (location, "://");
+  if (sep) {
+    scheme = g_ascii_strdown (location, sep - location);
+    memcpy (location, scheme, sep - location);
+    g_free (scheme);
   }
   u = g_new0 (aisfetch_uri, 1);
   memset (&err, 0, sizeof err);

@@ -172,7 +172,8 @@ AISFETCH_API void aisfetch_release(aisfetch_reader *r, aisfetch_chunk *chunk);
  * still in the new window are kept; the rest are dropped. */
 AISFETCH_API aisfetch_errkind aisfetch_seek(aisfetch_reader *r, uint64_t offset,
                                             aisfetch_error *err);
-/* Same, and stop before byte `stop` (UINT64_MAX: the end): nothing past it is fetched. */
+/* Same, and stop before byte `stop` (UINT64_MAX: the end): nothing past the
+ * chunk that holds it is fetched, nothing past it returned. */
 AISFETCH_API aisfetch_errkind aisfetch_seek_range(aisfetch_reader *r, uint64_t offset,
                                                   uint64_t stop, aisfetch_error *err);
 
