@@ -1,10 +1,15 @@
 /* GStreamer AIStore source element: aissrc.
  *
  * Thread safety: the settings are guarded by the object lock and read once,
- * in start().  The streaming state (the current window, the positions, the
- * pull-mode readahead) belongs to whichever thread runs create(): basesrc
- * calls create() and do_seek() with the stream lock held, and start() and
- * stop() only while no create() runs.  The reader is reference counted
+ * in start().  The object is opened in a thread of its own (basesrc's async
+ * start: the HEAD may take the whole retry budget, and a state change must
+ * not wait for it); that thread sets up the streaming state, then calls
+ * start_complete(), and stop() cancels and joins it.  The streaming state
+ * (the current window, the positions, the pull-mode readahead) belongs to
+ * whichever thread runs create(): basesrc calls create() and do_seek() with
+ * the stream lock held, and stop() only while no create() runs; a create()
+ * in pull mode that comes during the open waits for it (unlock() ends the
+ * wait).  The reader is reference counted
  * (GstAisReader): the element holds one reference from start() to stop(),
  * and every chunk handed downstream without a copy holds one more through
  * its lease, so the reader, its ring of shared memory and its workers live
@@ -213,6 +218,17 @@ struct _GstAisSrc
   guint64 pull_ra;              /* pull mode: readahead in chunks */
   guint64 pull_lo;              /* pull mode: where the readahead window starts */
   gboolean idle;                /* the window is empty until the first read */
+
+  /* the open runs in a thread of its own (basesrc's async start), so that
+   * a state change never waits for a HEAD: open_lock guards these */
+  GMutex open_lock;
+  GCond open_cond;
+  GThread *opener;
+  gint open_cancel;             /* atomic: set by stop(), polled by the open */
+  gboolean open_done;           /* the opener has finished (open_ok says how) */
+  gboolean open_ok;
+  gboolean open_flushing;       /* unlock() to unlock_stop(): create() waits no more */
+  gboolean open_seen;           /* streaming thread: create() saw the open end well */
 };
 
 static GstStaticPadTemplate srctemplate = GST_STATIC_PAD_TEMPLATE ("src",
@@ -244,6 +260,9 @@ static gboolean gst_ais_src_get_size (GstBaseSrc * bsrc, guint64 * size);
 static gboolean gst_ais_src_is_seekable (GstBaseSrc * bsrc);
 static gboolean gst_ais_src_do_seek (GstBaseSrc * bsrc, GstSegment * segment);
 static gboolean gst_ais_src_unlock (GstBaseSrc * bsrc);
+static gboolean gst_ais_src_query (GstBaseSrc * bsrc, GstQuery * query);
+static gboolean gst_ais_src_send_event (GstElement * element,
+    GstEvent * event);
 static gboolean gst_ais_src_unlock_stop (GstBaseSrc * bsrc);
 static GstFlowReturn gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset,
     guint length, GstBuffer ** buffer);
@@ -485,6 +504,8 @@ gst_ais_src_class_init (GstAisSrcClass * klass)
   basesrc_class->unlock = GST_DEBUG_FUNCPTR (gst_ais_src_unlock);
   basesrc_class->unlock_stop = GST_DEBUG_FUNCPTR (gst_ais_src_unlock_stop);
   basesrc_class->create = GST_DEBUG_FUNCPTR (gst_ais_src_create);
+  basesrc_class->query = GST_DEBUG_FUNCPTR (gst_ais_src_query);
+  element_class->send_event = GST_DEBUG_FUNCPTR (gst_ais_src_send_event);
 
   gst_type_mark_as_plugin_api (GST_TYPE_AIS_SRC_WORKER_MODE, 0);
 }
@@ -508,8 +529,12 @@ gst_ais_src_init (GstAisSrc * src)
   src->extra_headers = NULL;
   src->verify_checksum = DEFAULT_VERIFY_CHECKSUM;
   src->seg_stop = G_MAXUINT64;
+  g_mutex_init (&src->open_lock);
+  g_cond_init (&src->open_cond);
+  src->open_done = TRUE;
 
   gst_base_src_set_blocksize (GST_BASE_SRC (src), DEFAULT_BLOCKSIZE);
+  gst_base_src_set_async (GST_BASE_SRC (src), TRUE);
 }
 
 static void
@@ -526,6 +551,10 @@ gst_ais_src_finalize (GObject * object)
     gst_structure_free (src->extra_headers);
   if (src->last_stats)
     gst_structure_free (src->last_stats);
+  if (src->opener)              /* not stopped: cannot happen through basesrc */
+    g_thread_join (src->opener);
+  g_mutex_clear (&src->open_lock);
+  g_cond_clear (&src->open_cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -943,89 +972,45 @@ gst_ais_src_post_object_message (GstAisSrc * src, const gchar * location,
       gst_message_new_element (GST_OBJECT (src), s));
 }
 
-static gboolean
-gst_ais_src_start (GstBaseSrc * bsrc)
+/* What the opener needs: a copy of the settings, taken in start(). */
+typedef struct
 {
-  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  GstAisSrc *src;
+  GstPadMode mode;
   aisfetch_options opts;
-  aisfetch_error err;
-  aisfetch_reader *r = NULL;
-  aisfetch_object_info *info;
-  aisfetch_errkind k;
-  GstAisReader *reader;
   GPtrArray *headers;
   gchar *location, *endpoint, *token, *ca_file, *user_agent;
-  GstPadMode mode;
+} GstAisOpenJob;
 
-  /* basesrc also starts and stops a source whose pad is not active yet, only
-   * to learn whether it can work in pull mode (typefind, and so playbin and
-   * gst-discoverer, ask twice): that takes is_seekable() alone, so answer
-   * without a HEAD and a pool of workers. */
-  GST_OBJECT_LOCK (GST_BASE_SRC_PAD (bsrc));
-  mode = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc));
-  GST_OBJECT_UNLOCK (GST_BASE_SRC_PAD (bsrc));
-  if (mode == GST_PAD_MODE_NONE) {
-    GST_DEBUG_OBJECT (src, "pull-mode probe: not opening the object");
-    return TRUE;
-  }
+static void
+gst_ais_open_job_free (GstAisOpenJob * job)
+{
+  g_free (job->location);
+  g_free (job->endpoint);
+  g_free (job->token);
+  g_free (job->ca_file);
+  g_free (job->user_agent);
+  g_ptr_array_unref (job->headers);
+  g_free (job);
+}
 
-  headers = g_ptr_array_new_with_free_func (g_free);
-  aisfetch_options_init (&opts);
+static int
+gst_ais_src_open_cancelled (void *data)
+{
+  GstAisSrc *src = data;
 
-  GST_OBJECT_LOCK (src);
-  location = g_strdup (src->location);
-  endpoint = g_strdup (src->endpoint);
-  token = g_strdup (src->auth_token);
-  ca_file = g_strdup (src->ssl_ca_file);
-  user_agent = g_strdup (src->user_agent);
-  opts.num_workers = src->num_workers;
-  opts.chunk_size = src->chunk_size;
-  opts.slots = src->slots;
-  opts.worker_mode = src->worker_mode == GST_AIS_SRC_WORKER_MODE_THREAD ?
-      AISFETCH_WORKER_THREAD : AISFETCH_WORKER_PROCESS;
-  opts.retries = src->retries;
-  opts.connect_timeout_ms = (long) src->timeout * 1000;
-  opts.stall_timeout_ms = (long) src->timeout * 1000;
-  opts.skip_verify = src->ssl_strict_set ? !src->ssl_strict : -1;
-  opts.verify_checksum = src->verify_checksum;
-  if (src->extra_headers)
-    gst_structure_foreach (src->extra_headers, gst_ais_src_header_field,
-        headers);
-  src->chunks_wrapped = 0;
-  src->chunks_copied = 0;
-  GST_OBJECT_UNLOCK (src);
-  g_ptr_array_add (headers, NULL);
+  return g_atomic_int_get (&src->open_cancel);
+}
 
-  if (location == NULL || *location == '\0') {
-    memset (&err, 0, sizeof err);
-    err.kind = AISFETCH_E_ARG;
-    g_strlcpy (err.message, "no object location given (set 'location', "
-        "e.g. ais://BUCKET/OBJECT)", sizeof err.message);
-    gst_ais_src_post_error (src, &err, NULL, TRUE);
-    goto failed;
-  }
+/* The reader is open: the streaming state for it. */
+static void
+gst_ais_src_opened (GstAisSrc * src, aisfetch_reader * r, GstPadMode mode)
+{
+  aisfetch_object_info *info = g_new0 (aisfetch_object_info, 1);
+  GstAisReader *reader = g_new0 (GstAisReader, 1);
 
-  opts.uri = location;
-  opts.endpoint = endpoint;
-  opts.token = token;
-  opts.ca_file = ca_file;
-  opts.user_agent = user_agent;
-  opts.extra_headers = (const char *const *) headers->pdata;
-
-  GST_DEBUG_OBJECT (src, "opening %s (endpoint %s)", location,
-      endpoint ? endpoint : "from the environment");
-  memset (&err, 0, sizeof err);
-  k = aisfetch_open (&opts, &r, &err);
-  if (k != AISFETCH_OK) {
-    gst_ais_src_post_error (src, &err, location, TRUE);
-    goto failed;
-  }
-
-  reader = g_new0 (GstAisReader, 1);
   reader->refcount = 1;
   reader->r = r;
-
-  info = g_new0 (aisfetch_object_info, 1);
   aisfetch_object_info_get (r, info);
   src->size = aisfetch_size (r);
   src->cs = info->chunk_size ? info->chunk_size : AISFETCH_DEFAULT_CHUNK_SIZE;
@@ -1050,25 +1035,173 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   GST_OBJECT_LOCK (src);
   src->reader = reader;
   GST_OBJECT_UNLOCK (src);
+}
 
-  gst_ais_src_post_object_message (src, location, r);
+/* The opener thread: the HEAD (with its retries) and the workers' start,
+ * then basesrc's start_complete(), which in push mode does the first seek
+ * and starts the streaming thread.  stop() cancels it within 100 ms. */
+static gpointer
+gst_ais_src_open_thread (gpointer data)
+{
+  GstAisOpenJob *job = data;
+  GstAisSrc *src = job->src;
+  aisfetch_reader *r = NULL;
+  aisfetch_error err;
+  aisfetch_errkind k;
+  GstFlowReturn ret;
 
-  g_free (location);
-  g_free (endpoint);
-  g_free (token);
-  g_free (ca_file);
-  g_free (user_agent);
-  g_ptr_array_unref (headers);
+  job->opts.open_cancelled = gst_ais_src_open_cancelled;
+  job->opts.open_cancelled_data = src;
+  GST_DEBUG_OBJECT (src, "opening %s (endpoint %s)", job->location,
+      job->endpoint ? job->endpoint : "from the environment");
+  memset (&err, 0, sizeof err);
+  k = aisfetch_open (&job->opts, &r, &err);
+  if (k == AISFETCH_OK) {
+    gst_ais_src_opened (src, r, job->mode);
+    gst_ais_src_post_object_message (src, job->location, r);
+    ret = GST_FLOW_OK;
+  } else if (k == AISFETCH_E_CANCELLED) {
+    GST_DEBUG_OBJECT (src, "open cancelled");
+    ret = GST_FLOW_FLUSHING;
+  } else {
+    gst_ais_src_post_error (src, &err, job->location, TRUE);
+    ret = GST_FLOW_ERROR;
+  }
+  if (ret == GST_FLOW_OK && g_atomic_int_get (&src->open_cancel))
+    ret = GST_FLOW_FLUSHING;    /* stop() closes the reader */
+
+  g_mutex_lock (&src->open_lock);
+  src->open_done = TRUE;
+  src->open_ok = ret == GST_FLOW_OK;
+  g_cond_broadcast (&src->open_cond);
+  g_mutex_unlock (&src->open_lock);
+
+  gst_base_src_start_complete (GST_BASE_SRC (src), ret);
+  gst_ais_open_job_free (job);
+  return NULL;
+}
+
+static gboolean
+gst_ais_src_start (GstBaseSrc * bsrc)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  aisfetch_error err;
+  GstAisOpenJob *job;
+  GstPadMode mode;
+
+  /* basesrc also starts and stops a source whose pad is not active yet, only
+   * to learn whether it can work in pull mode (typefind, and so playbin and
+   * gst-discoverer, ask twice): that takes is_seekable() alone, so answer
+   * without a HEAD and a pool of workers. */
+  GST_OBJECT_LOCK (GST_BASE_SRC_PAD (bsrc));
+  mode = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc));
+  GST_OBJECT_UNLOCK (GST_BASE_SRC_PAD (bsrc));
+  if (mode == GST_PAD_MODE_NONE) {
+    GST_DEBUG_OBJECT (src, "pull-mode probe: not opening the object");
+    gst_base_src_start_complete (bsrc, GST_FLOW_OK);
+    return TRUE;
+  }
+
+  job = g_new0 (GstAisOpenJob, 1);
+  job->src = src;
+  job->mode = mode;
+  job->headers = g_ptr_array_new_with_free_func (g_free);
+  aisfetch_options_init (&job->opts);
+
+  GST_OBJECT_LOCK (src);
+  job->location = g_strdup (src->location);
+  job->endpoint = g_strdup (src->endpoint);
+  job->token = g_strdup (src->auth_token);
+  job->ca_file = g_strdup (src->ssl_ca_file);
+  job->user_agent = g_strdup (src->user_agent);
+  job->opts.num_workers = src->num_workers;
+  job->opts.chunk_size = src->chunk_size;
+  job->opts.slots = src->slots;
+  job->opts.worker_mode = src->worker_mode == GST_AIS_SRC_WORKER_MODE_THREAD ?
+      AISFETCH_WORKER_THREAD : AISFETCH_WORKER_PROCESS;
+  job->opts.retries = src->retries;
+  job->opts.connect_timeout_ms = (long) src->timeout * 1000;
+  job->opts.stall_timeout_ms = (long) src->timeout * 1000;
+  job->opts.skip_verify = src->ssl_strict_set ? !src->ssl_strict : -1;
+  job->opts.verify_checksum = src->verify_checksum;
+  if (src->extra_headers)
+    gst_structure_foreach (src->extra_headers, gst_ais_src_header_field,
+        job->headers);
+  src->chunks_wrapped = 0;
+  src->chunks_copied = 0;
+  GST_OBJECT_UNLOCK (src);
+  g_ptr_array_add (job->headers, NULL);
+
+  if (job->location == NULL || *job->location == '\0') {
+    memset (&err, 0, sizeof err);
+    err.kind = AISFETCH_E_ARG;
+    g_strlcpy (err.message, "no object location given (set 'location', "
+        "e.g. ais://BUCKET/OBJECT)", sizeof err.message);
+    gst_ais_src_post_error (src, &err, NULL, TRUE);
+    gst_ais_open_job_free (job);
+    return FALSE;
+  }
+
+  job->opts.uri = job->location;
+  job->opts.endpoint = job->endpoint;
+  job->opts.token = job->token;
+  job->opts.ca_file = job->ca_file;
+  job->opts.user_agent = job->user_agent;
+  job->opts.extra_headers = (const char *const *) job->headers->pdata;
+
+  g_atomic_int_set (&src->open_cancel, 0);
+  src->open_seen = FALSE;
+  g_mutex_lock (&src->open_lock);
+  src->open_done = FALSE;
+  src->open_ok = FALSE;
+  src->opener = g_thread_new ("aissrc-open", gst_ais_src_open_thread, job);
+  g_mutex_unlock (&src->open_lock);
   return TRUE;
+}
 
-failed:
-  g_free (location);
-  g_free (endpoint);
-  g_free (token);
-  g_free (ca_file);
-  g_free (user_agent);
-  g_ptr_array_unref (headers);
-  return FALSE;
+/* An open in progress: a seek waits in basesrc's pending_seek, which
+ * start_complete() performs once the object is open (as for a seek made
+ * before the pad is active); basesrc would perform it at once, without a
+ * reader to seek. */
+static gboolean
+gst_ais_src_send_event (GstElement * element, GstEvent * event)
+{
+  GstAisSrc *src = GST_AIS_SRC (element);
+  GstBaseSrc *bsrc = GST_BASE_SRC (element);
+  gboolean queued = FALSE;
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK) {
+    g_mutex_lock (&src->open_lock);
+    if (!src->open_done
+        && GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc)) == GST_PAD_MODE_PUSH) {
+      GST_DEBUG_OBJECT (src, "opening: the seek waits for the open");
+      GST_OBJECT_LOCK (src);
+      gst_event_replace (&bsrc->pending_seek, event);
+      GST_OBJECT_UNLOCK (src);
+      queued = TRUE;
+    }
+    g_mutex_unlock (&src->open_lock);
+  }
+  if (queued) {
+    gst_event_unref (event);
+    return TRUE;
+  }
+  return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+}
+
+/* create() in pull mode may come while the open is still going on */
+static GstFlowReturn
+gst_ais_src_wait_open (GstAisSrc * src)
+{
+  GstFlowReturn ret;
+
+  g_mutex_lock (&src->open_lock);
+  while (!src->open_done && !src->open_flushing)
+    g_cond_wait (&src->open_cond, &src->open_lock);
+  ret = !src->open_done ? GST_FLOW_FLUSHING : src->open_ok ? GST_FLOW_OK :
+      GST_FLOW_ERROR;
+  g_mutex_unlock (&src->open_lock);
+  return ret;
 }
 
 static void
@@ -1090,6 +1223,22 @@ gst_ais_src_stop (GstBaseSrc * bsrc)
   GstAisSrc *src = GST_AIS_SRC (bsrc);
   GstAisReader *reader;
   GstStructure *stats;
+  GThread *opener;
+
+  /* an open still going on ends within 100 ms; in push mode it may have
+   * started the streaming thread after basesrc stopped it */
+  g_atomic_int_set (&src->open_cancel, 1);
+  g_mutex_lock (&src->open_lock);
+  opener = src->opener;
+  src->opener = NULL;
+  g_mutex_unlock (&src->open_lock);
+  if (opener && opener != g_thread_self ()) {
+    g_thread_join (opener);
+    gst_pad_stop_task (GST_BASE_SRC_PAD (bsrc));
+  } else if (opener) {
+    /* from start_complete() in the opener, which then ends */
+    g_thread_unref (opener);
+  }
 
   gst_ais_src_drop_windows (src);
 
@@ -1131,6 +1280,53 @@ gst_ais_src_get_size (GstBaseSrc * bsrc, guint64 * size)
   if (!open)
     return FALSE;
   *size = src->size;
+  return TRUE;
+}
+
+/* While the object is being opened, the size and seekability are not known
+ * yet: a query waits for the open (a flush ends the wait), as it would have
+ * waited for a synchronous start. */
+static gboolean
+gst_ais_src_query (GstBaseSrc * bsrc, GstQuery * query)
+{
+  GstAisSrc *src = GST_AIS_SRC (bsrc);
+  gboolean starting;
+  GstFormat fmt;
+
+  /* always random access: basesrc would learn that by starting (and, with
+   * an async start, failing to start) a source whose pad is not active */
+  if (GST_QUERY_TYPE (query) == GST_QUERY_SCHEDULING) {
+    gst_query_set_scheduling (query, GST_SCHEDULING_FLAG_SEEKABLE, 1, -1, 0);
+    gst_query_add_scheduling_mode (query, GST_PAD_MODE_PULL);
+    gst_query_add_scheduling_mode (query, GST_PAD_MODE_PUSH);
+    return TRUE;
+  }
+  if (GST_QUERY_TYPE (query) != GST_QUERY_DURATION &&
+      GST_QUERY_TYPE (query) != GST_QUERY_SEEKING)
+    return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+
+  GST_OBJECT_LOCK (src);
+  starting = GST_BASE_SRC_IS_STARTING (bsrc);
+  GST_OBJECT_UNLOCK (src);
+  g_mutex_lock (&src->open_lock);
+  starting = starting && src->opener != g_thread_self ();
+  g_mutex_unlock (&src->open_lock);
+  if (!starting)
+    return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+
+  if (GST_QUERY_TYPE (query) == GST_QUERY_DURATION)
+    gst_query_parse_duration (query, &fmt, NULL);
+  else
+    gst_query_parse_seeking (query, &fmt, NULL, NULL, NULL);
+  if (fmt != GST_FORMAT_BYTES)
+    return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
+  if (gst_ais_src_wait_open (src) != GST_FLOW_OK)
+    return FALSE;
+  if (GST_QUERY_TYPE (query) == GST_QUERY_DURATION)
+    gst_query_set_duration (query, GST_FORMAT_BYTES, (gint64) src->size);
+  else
+    gst_query_set_seeking (query, GST_FORMAT_BYTES, TRUE, 0,
+        (gint64) src->size);
   return TRUE;
 }
 
@@ -1197,6 +1393,11 @@ gst_ais_src_unlock (GstBaseSrc * bsrc)
   GstAisSrc *src = GST_AIS_SRC (bsrc);
   GstAisReader *reader;
 
+  g_mutex_lock (&src->open_lock);
+  src->open_flushing = TRUE;
+  g_cond_broadcast (&src->open_cond);
+  g_mutex_unlock (&src->open_lock);
+
   GST_OBJECT_LOCK (src);
   reader = gst_ais_src_get_reader_locked (src);
   GST_OBJECT_UNLOCK (src);
@@ -1213,6 +1414,10 @@ gst_ais_src_unlock_stop (GstBaseSrc * bsrc)
 {
   GstAisSrc *src = GST_AIS_SRC (bsrc);
   GstAisReader *reader;
+
+  g_mutex_lock (&src->open_lock);
+  src->open_flushing = FALSE;
+  g_mutex_unlock (&src->open_lock);
 
   GST_OBJECT_LOCK (src);
   reader = gst_ais_src_get_reader_locked (src);
@@ -1497,6 +1702,12 @@ gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset, guint length,
   GstBuffer *buf;
   GstFlowReturn ret;
 
+  if (G_UNLIKELY (!src->open_seen)) {
+    ret = gst_ais_src_wait_open (src);
+    if (ret != GST_FLOW_OK)
+      return ret;
+    src->open_seen = TRUE;
+  }
   if (offset >= src->size)
     return GST_FLOW_EOS;
   if (length == 0) {

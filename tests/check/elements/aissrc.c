@@ -1244,6 +1244,78 @@ GST_START_TEST (test_error_not_found)
 
 GST_END_TEST;
 
+/* A HEAD that never answers: the open runs in its own thread, so the state
+ * change returns, and going to NULL ends the open at once (it used to wait
+ * for every retry of the HEAD), in push and in pull mode. */
+GST_START_TEST (test_stop_during_stalled_open)
+{
+  const gchar *tails[] = { "fakesink", "typefind ! fakesink" };
+  guint i;
+
+  tu_emu_fault (&emu, "{\"node\":\"proxy\",\"method\":\"HEAD\",\"kind\":\"stall\","
+      "\"seconds\":30,\"after_bytes\":-1,\"count\":-1}");
+  for (i = 0; i < G_N_ELEMENTS (tails); i++) {
+    gchar *desc = g_strdup_printf ("aissrc location=ais://gst/small "
+        "endpoint=%s ! %s", emu.url, tails[i]);
+    GstElement *pipeline = gst_parse_launch (desc, NULL);
+    GstStateChangeReturn r;
+    gint64 t0;
+
+    fail_unless (pipeline != NULL, "%s", desc);
+    r = gst_element_set_state (pipeline, GST_STATE_PLAYING);
+    fail_unless (r == GST_STATE_CHANGE_ASYNC, "%s: PLAYING gave %s", desc,
+        gst_element_state_change_return_get_name (r));
+    g_usleep (300 * 1000);
+    t0 = g_get_monotonic_time ();
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_NULL) ==
+        GST_STATE_CHANGE_SUCCESS);
+    fail_unless (g_get_monotonic_time () - t0 < 2 * G_USEC_PER_SEC,
+        "%s: NULL took %.1f s", desc,
+        (g_get_monotonic_time () - t0) / 1e6);
+    gst_object_unref (pipeline);
+    g_free (desc);
+  }
+  tu_emu_clear_faults (&emu);
+}
+
+GST_END_TEST;
+
+/* A failed open is one HEAD and one error message of aissrc, also where
+ * typefind pulls (the pull activation once failed, and the push activation
+ * opened the object again); typefind adds its own "internal data stream
+ * error" after it, as downstream elements do. */
+GST_START_TEST (test_open_error_once)
+{
+  gchar *desc = g_strdup_printf ("aissrc location=ais://gst/no-such-object "
+      "endpoint=%s ! typefind ! fakesink", emu.url);
+  GstElement *pipeline = gst_parse_launch (desc, NULL);
+  GstMessage *m;
+  gint errors = 0, ours = 0, heads;
+
+  fail_unless (pipeline != NULL);
+  tu_emu_post (&emu, "/_emu/stats/reset");
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  while ((m = wait_message (pipeline, GST_MESSAGE_ERROR,
+              errors ? GST_SECOND / 2 : WAIT))) {
+    if (!errors)
+      check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, 404);
+    ours += GST_IS_BASE_SRC (GST_MESSAGE_SRC (m));
+    errors++;
+    gst_message_unref (m);
+    if (errors > 3)
+      break;
+  }
+  fail_unless (errors >= 1);
+  fail_unless_equals_int (ours, 1);
+  heads = (gint) tu_emu_stat (&emu, "proxy", "HEAD");
+  fail_unless_equals_int (heads, 1);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_error_auth)
 {
   tu_emu secure;
@@ -2273,6 +2345,8 @@ aissrc_suite (void)
   tcase_add_test (tc, test_object_message);
   tcase_add_test (tc, test_redirects);
   tcase_add_test (tc, test_error_not_found);
+  tcase_add_test (tc, test_stop_during_stalled_open);
+  tcase_add_test (tc, test_open_error_once);
   tcase_add_test (tc, test_error_auth);
   tcase_add_test (tc, test_error_settings);
   tcase_add_test (tc, test_error_network);
