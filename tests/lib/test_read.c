@@ -385,7 +385,9 @@ static void test_hold_first_bytes(int mode)
     aisfetch_chunk c;
     aisfetch_error e;
     CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
-    CHECKF(c.offset == 0 && c.len > 0 && c.len <= 64 * KiB, "first piece %zu bytes", c.len);
+    /* usually just the open's 64 KiB (taken before the rest is asked for,
+     * the case this is about); more when a worker was quicker */
+    CHECKF(c.offset == 0 && c.len > 0 && c.len < cs, "first piece %zu bytes", c.len);
     aisfetch_stats st;
     aisfetch_stats_get(r, &st);
     for (int t = 0; t < 500 && st.ranges < 1; t++) {
