@@ -223,10 +223,12 @@ struct _GstAisSrc
    * a state change never waits for a HEAD: open_lock guards these */
   GMutex open_lock;
   GCond open_cond;
-  GThread *opener;
+  GThread *opener;              /* joined by the next start(), stop() or finalize */
   gint open_cancel;             /* atomic: set by stop(), polled by the open */
-  gboolean open_done;           /* the opener has finished (open_ok says how) */
-  gboolean open_ok;
+  gboolean open_done;           /* the open has ended: open_ret says how */
+  GstFlowReturn open_ret;       /* OK, ERROR (posted), or FLUSHING (cancelled) */
+  gboolean seek_direct;         /* start_complete() is done: seeks go to basesrc */
+  GstEvent *queued_seek;        /* a seek that came during the open */
   gboolean open_flushing;       /* unlock() to unlock_stop(): create() waits no more */
   gboolean open_seen;           /* streaming thread: create() saw the open end well */
 };
@@ -531,7 +533,9 @@ gst_ais_src_init (GstAisSrc * src)
   src->seg_stop = G_MAXUINT64;
   g_mutex_init (&src->open_lock);
   g_cond_init (&src->open_cond);
-  src->open_done = TRUE;
+  src->open_done = TRUE;          /* no open yet */
+  src->open_ret = GST_FLOW_FLUSHING;
+  src->seek_direct = TRUE;
 
   gst_base_src_set_blocksize (GST_BASE_SRC (src), DEFAULT_BLOCKSIZE);
   gst_base_src_set_async (GST_BASE_SRC (src), TRUE);
@@ -551,8 +555,13 @@ gst_ais_src_finalize (GObject * object)
     gst_structure_free (src->extra_headers);
   if (src->last_stats)
     gst_structure_free (src->last_stats);
-  if (src->opener)              /* not stopped: cannot happen through basesrc */
+  /* the opener holds a reference: it has ended, or this is its last act */
+  if (src->opener && src->opener != g_thread_self ())
     g_thread_join (src->opener);
+  else if (src->opener)
+    g_thread_unref (src->opener);
+  if (src->queued_seek)
+    gst_event_unref (src->queued_seek);
   g_mutex_clear (&src->open_lock);
   g_cond_clear (&src->open_cond);
 
@@ -1039,7 +1048,8 @@ gst_ais_src_opened (GstAisSrc * src, aisfetch_reader * r, GstPadMode mode)
 
 /* The opener thread: the HEAD (with its retries) and the workers' start,
  * then basesrc's start_complete(), which in push mode does the first seek
- * and starts the streaming thread.  stop() cancels it within 100 ms. */
+ * and starts the streaming thread, then a seek that came meanwhile.  stop()
+ * cancels it within 100 ms.  It holds a reference to the element. */
 static gpointer
 gst_ais_src_open_thread (gpointer data)
 {
@@ -1049,6 +1059,7 @@ gst_ais_src_open_thread (gpointer data)
   aisfetch_error err;
   aisfetch_errkind k;
   GstFlowReturn ret;
+  GstEvent *seek;
 
   job->opts.open_cancelled = gst_ais_src_open_cancelled;
   job->opts.open_cancelled_data = src;
@@ -1057,28 +1068,65 @@ gst_ais_src_open_thread (gpointer data)
   memset (&err, 0, sizeof err);
   k = aisfetch_open (&job->opts, &r, &err);
   if (k == AISFETCH_OK) {
+    /* even when cancelled meanwhile: stop() closes it */
     gst_ais_src_opened (src, r, job->mode);
-    gst_ais_src_post_object_message (src, job->location, r);
     ret = GST_FLOW_OK;
   } else if (k == AISFETCH_E_CANCELLED) {
-    GST_DEBUG_OBJECT (src, "open cancelled");
     ret = GST_FLOW_FLUSHING;
   } else {
-    gst_ais_src_post_error (src, &err, job->location, TRUE);
     ret = GST_FLOW_ERROR;
   }
   if (ret == GST_FLOW_OK && g_atomic_int_get (&src->open_cancel))
-    ret = GST_FLOW_FLUSHING;    /* stop() closes the reader */
+    ret = GST_FLOW_FLUSHING;
+  if (ret == GST_FLOW_OK)
+    gst_ais_src_post_object_message (src, job->location, r);
+  else if (ret == GST_FLOW_ERROR)
+    gst_ais_src_post_error (src, &err, job->location, TRUE);
+  else
+    GST_DEBUG_OBJECT (src, "open cancelled");
 
   g_mutex_lock (&src->open_lock);
   src->open_done = TRUE;
-  src->open_ok = ret == GST_FLOW_OK;
+  src->open_ret = ret;
   g_cond_broadcast (&src->open_cond);
   g_mutex_unlock (&src->open_lock);
 
   gst_base_src_start_complete (GST_BASE_SRC (src), ret);
+
+  g_mutex_lock (&src->open_lock);
+  src->seek_direct = TRUE;
+  seek = src->queued_seek;
+  src->queued_seek = NULL;
+  g_mutex_unlock (&src->open_lock);
+  if (seek && ret == GST_FLOW_OK && !g_atomic_int_get (&src->open_cancel)) {
+    GST_DEBUG_OBJECT (src, "performing the seek that came during the open");
+    if (!GST_ELEMENT_CLASS (parent_class)->send_event (GST_ELEMENT (src),
+            seek) && !g_atomic_int_get (&src->open_cancel))
+      GST_ELEMENT_ERROR (src, RESOURCE, SEEK, (NULL),
+          ("the seek made while the object was being opened failed"));
+  } else if (seek) {
+    gst_event_unref (seek);
+  }
+
   gst_ais_open_job_free (job);
+  gst_object_unref (src);
   return NULL;
+}
+
+/* A previous opener that ended on its own (a failed open: basesrc then
+ * calls no stop()), or that stopped the element itself: wait for its end. */
+static void
+gst_ais_src_join_opener (GstAisSrc * src)
+{
+  GThread *opener;
+
+  g_mutex_lock (&src->open_lock);
+  opener = src->opener;
+  if (opener != g_thread_self ())
+    src->opener = NULL;
+  g_mutex_unlock (&src->open_lock);
+  if (opener && opener != g_thread_self ())
+    g_thread_join (opener);
 }
 
 static gboolean
@@ -1103,7 +1151,6 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   }
 
   job = g_new0 (GstAisOpenJob, 1);
-  job->src = src;
   job->mode = mode;
   job->headers = g_ptr_array_new_with_free_func (g_free);
   aisfetch_options_init (&job->opts);
@@ -1149,35 +1196,37 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   job->opts.user_agent = job->user_agent;
   job->opts.extra_headers = (const char *const *) job->headers->pdata;
 
+  gst_ais_src_join_opener (src);
   g_atomic_int_set (&src->open_cancel, 0);
   src->open_seen = FALSE;
+  job->src = gst_object_ref (src);
   g_mutex_lock (&src->open_lock);
   src->open_done = FALSE;
-  src->open_ok = FALSE;
+  src->open_ret = GST_FLOW_FLUSHING;
+  src->seek_direct = FALSE;
   src->opener = g_thread_new ("aissrc-open", gst_ais_src_open_thread, job);
   g_mutex_unlock (&src->open_lock);
   return TRUE;
 }
 
-/* An open in progress: a seek waits in basesrc's pending_seek, which
- * start_complete() performs once the object is open (as for a seek made
- * before the pad is active); basesrc would perform it at once, without a
- * reader to seek. */
+/* An open in progress: a seek in bytes waits, and the opener performs it
+ * once start_complete() is done (basesrc would perform it at once, without
+ * a reader to seek); a failure then is an error message. */
 static gboolean
 gst_ais_src_send_event (GstElement * element, GstEvent * event)
 {
   GstAisSrc *src = GST_AIS_SRC (element);
   GstBaseSrc *bsrc = GST_BASE_SRC (element);
   gboolean queued = FALSE;
+  GstFormat fmt;
 
   if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK) {
+    gst_event_parse_seek (event, NULL, &fmt, NULL, NULL, NULL, NULL, NULL);
     g_mutex_lock (&src->open_lock);
-    if (!src->open_done
+    if (!src->seek_direct && fmt == GST_FORMAT_BYTES
         && GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc)) == GST_PAD_MODE_PUSH) {
       GST_DEBUG_OBJECT (src, "opening: the seek waits for the open");
-      GST_OBJECT_LOCK (src);
-      gst_event_replace (&bsrc->pending_seek, event);
-      GST_OBJECT_UNLOCK (src);
+      gst_event_replace (&src->queued_seek, event);
       queued = TRUE;
     }
     g_mutex_unlock (&src->open_lock);
@@ -1198,8 +1247,7 @@ gst_ais_src_wait_open (GstAisSrc * src)
   g_mutex_lock (&src->open_lock);
   while (!src->open_done && !src->open_flushing)
     g_cond_wait (&src->open_cond, &src->open_lock);
-  ret = !src->open_done ? GST_FLOW_FLUSHING : src->open_ok ? GST_FLOW_OK :
-      GST_FLOW_ERROR;
+  ret = src->open_done ? src->open_ret : GST_FLOW_FLUSHING;
   g_mutex_unlock (&src->open_lock);
   return ret;
 }
@@ -1230,15 +1278,23 @@ gst_ais_src_stop (GstBaseSrc * bsrc)
   g_atomic_int_set (&src->open_cancel, 1);
   g_mutex_lock (&src->open_lock);
   opener = src->opener;
-  src->opener = NULL;
   g_mutex_unlock (&src->open_lock);
+  /* from start_complete() in the opener itself: the next start(), stop()
+   * or finalize joins it */
   if (opener && opener != g_thread_self ()) {
-    g_thread_join (opener);
+    gst_ais_src_join_opener (src);
     gst_pad_stop_task (GST_BASE_SRC_PAD (bsrc));
-  } else if (opener) {
-    /* from start_complete() in the opener, which then ends */
-    g_thread_unref (opener);
+    /* a start_complete() that ran after basesrc's stop */
+    GST_OBJECT_LOCK (src);
+    GST_OBJECT_FLAG_UNSET (src, GST_BASE_SRC_FLAG_STARTED);
+    GST_OBJECT_FLAG_UNSET (src, GST_BASE_SRC_FLAG_STARTING);
+    GST_OBJECT_UNLOCK (src);
   }
+  g_mutex_lock (&src->open_lock);
+  if (src->queued_seek)
+    gst_event_unref (src->queued_seek);
+  src->queued_seek = NULL;
+  g_mutex_unlock (&src->open_lock);
 
   gst_ais_src_drop_windows (src);
 
@@ -1320,8 +1376,20 @@ gst_ais_src_query (GstBaseSrc * bsrc, GstQuery * query)
     gst_query_parse_seeking (query, &fmt, NULL, NULL, NULL);
   if (fmt != GST_FORMAT_BYTES)
     return GST_BASE_SRC_CLASS (parent_class)->query (bsrc, query);
-  if (gst_ais_src_wait_open (src) != GST_FLOW_OK)
-    return FALSE;
+  switch (gst_ais_src_wait_open (src)) {
+    case GST_FLOW_OK:
+      break;
+    case GST_FLOW_FLUSHING:
+      /* stopped during the open: unknown, so that typefind goes on to pull,
+       * gets FLUSHING and stops quietly (FALSE makes it post an error) */
+      if (GST_QUERY_TYPE (query) == GST_QUERY_DURATION)
+        gst_query_set_duration (query, GST_FORMAT_BYTES, -1);
+      else
+        gst_query_set_seeking (query, GST_FORMAT_BYTES, FALSE, 0, -1);
+      return TRUE;
+    default:
+      return FALSE;
+  }
   if (GST_QUERY_TYPE (query) == GST_QUERY_DURATION)
     gst_query_set_duration (query, GST_FORMAT_BYTES, (gint64) src->size);
   else

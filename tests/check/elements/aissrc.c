@@ -1244,9 +1244,18 @@ GST_START_TEST (test_error_not_found)
 
 GST_END_TEST;
 
+static GstBusSyncReply
+count_errors (GstBus * bus, GstMessage * m, gpointer data)
+{
+  if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ERROR)
+    g_atomic_int_inc ((gint *) data);
+  return GST_BUS_PASS;
+}
+
 /* A HEAD that never answers: the open runs in its own thread, so the state
  * change returns, and going to NULL ends the open at once (it used to wait
- * for every retry of the HEAD), in push and in pull mode. */
+ * for every retry of the HEAD), in push and in pull mode, without an error
+ * message (typefind posts one when its duration query fails). */
 GST_START_TEST (test_stop_during_stalled_open)
 {
   const gchar *tails[] = { "fakesink", "typefind ! fakesink" };
@@ -1261,7 +1270,12 @@ GST_START_TEST (test_stop_during_stalled_open)
     GstStateChangeReturn r;
     gint64 t0;
 
+    GstBus *bus;
+    gint errors = 0;
+
     fail_unless (pipeline != NULL, "%s", desc);
+    bus = gst_element_get_bus (pipeline);
+    gst_bus_set_sync_handler (bus, count_errors, &errors, NULL);
     r = gst_element_set_state (pipeline, GST_STATE_PLAYING);
     fail_unless (r == GST_STATE_CHANGE_ASYNC, "%s: PLAYING gave %s", desc,
         gst_element_state_change_return_get_name (r));
@@ -1272,10 +1286,123 @@ GST_START_TEST (test_stop_during_stalled_open)
     fail_unless (g_get_monotonic_time () - t0 < 2 * G_USEC_PER_SEC,
         "%s: NULL took %.1f s", desc,
         (g_get_monotonic_time () - t0) / 1e6);
+    g_usleep (200 * 1000);
+    fail_unless_equals_int (g_atomic_int_get (&errors), 0);
+    gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+    gst_object_unref (bus);
     gst_object_unref (pipeline);
     g_free (desc);
   }
   tu_emu_clear_faults (&emu);
+}
+
+GST_END_TEST;
+
+/* the first buffer: whether it holds the object's bytes from 1000 on */
+static GstPadProbeReturn
+first_at_1000 (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  gint *state = data;
+  GstMapInfo map;
+
+  if (*state == 0 && gst_buffer_map (GST_PAD_PROBE_INFO_BUFFER (info), &map,
+          GST_MAP_READ)) {
+    *state = tu_gen_cmp (test_object ("mid")->seed, 1000, map.data,
+        map.size) < 0 ? 1 : 2;
+    gst_buffer_unmap (GST_PAD_PROBE_INFO_BUFFER (info), &map);
+  }
+  return GST_PAD_PROBE_OK;
+}
+
+/* Seeks made while the object is being opened (its HEAD held 500 ms): one
+ * in bytes is performed once it is open, the first buffer is at its offset;
+ * one in time is refused at once, as before, and the pipeline prerolls. */
+GST_START_TEST (test_seek_during_open)
+{
+  guint i;
+
+  tu_emu_fault (&emu, "{\"node\":\"proxy\",\"method\":\"HEAD\",\"kind\":"
+      "\"delay\",\"ms\":500,\"count\":-1}");
+  for (i = 0; i < 2; i++) {
+    gchar *desc = g_strdup_printf ("aissrc name=s location=ais://gst/mid "
+        "endpoint=%s ! fakesink", emu.url);
+    GstElement *pipeline = gst_parse_launch (desc, NULL);
+    GstElement *src = gst_bin_get_by_name (GST_BIN (pipeline), "s");
+    GstPad *pad = gst_element_get_static_pad (src, "src");
+    gint seen = 0;
+    GstMessage *m;
+    gboolean ok;
+
+    gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER, first_at_1000, &seen,
+        NULL);
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
+        GST_STATE_CHANGE_ASYNC);
+    g_usleep (100 * 1000);
+    ok = gst_element_seek (src, 1.0, i ? GST_FORMAT_TIME : GST_FORMAT_BYTES,
+        GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, 1000, GST_SEEK_TYPE_NONE, -1);
+    fail_unless (ok == (i == 0), "seek in %s gave %d", i ? "time" : "bytes",
+        ok);
+    m = wait_message (pipeline, GST_MESSAGE_ASYNC_DONE | GST_MESSAGE_ERROR,
+        WAIT);
+    fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ASYNC_DONE, "%s",
+        m ? error_debug (m) : "no preroll");
+    gst_message_unref (m);
+    if (i == 0)
+      fail_unless_equals_int (seen, 1);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    gst_object_unref (pad);
+    gst_object_unref (src);
+    gst_object_unref (pipeline);
+    g_free (desc);
+  }
+  tu_emu_clear_faults (&emu);
+}
+
+GST_END_TEST;
+
+static glong
+vm_size_kb (void)
+{
+  gchar *status = NULL, *p;
+  glong kb = -1;
+
+  if (g_file_get_contents ("/proc/self/status", &status, NULL, NULL) &&
+      (p = strstr (status, "VmSize:")))
+    kb = strtol (p + 7, NULL, 10);
+  g_free (status);
+  return kb;
+}
+
+/* Failed opens, again and again: the opener thread of each is joined (basesrc
+ * calls no stop() after a failed start, and each unjoined thread kept its
+ * 8 MiB stack: +8 MB of address space per try). */
+GST_START_TEST (test_failed_opens_repeated)
+{
+  GstElement *src = make_src ("no-such-object");
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  GstElement *pipeline = gst_pipeline_new (NULL);
+  glong vm0 = -1;
+  guint i;
+
+  gst_bin_add_many (GST_BIN (pipeline), src, sink, NULL);
+  fail_unless (gst_element_link (src, sink));
+  for (i = 0; i < 25; i++) {
+    GstMessage *m;
+
+    gst_element_set_state (pipeline, GST_STATE_PAUSED);
+    m = wait_message (pipeline, GST_MESSAGE_ERROR, WAIT);
+    fail_unless (m != NULL, "no error at try %u", i);
+    gst_message_unref (m);
+    gst_element_set_state (pipeline, GST_STATE_NULL);
+    if (i == 4)
+      vm0 = vm_size_kb ();
+  }
+#ifndef __SANITIZE_ADDRESS__
+  /* 20 leaked stacks would be 160 MB */
+  fail_unless (vm_size_kb () - vm0 < 64 * 1024, "VmSize %ld -> %ld kB", vm0,
+      vm_size_kb ());
+#endif
+  gst_object_unref (pipeline);
 }
 
 GST_END_TEST;
@@ -2347,6 +2474,8 @@ aissrc_suite (void)
   tcase_add_test (tc, test_error_not_found);
   tcase_add_test (tc, test_stop_during_stalled_open);
   tcase_add_test (tc, test_open_error_once);
+  tcase_add_test (tc, test_seek_during_open);
+  tcase_add_test (tc, test_failed_opens_repeated);
   tcase_add_test (tc, test_error_auth);
   tcase_add_test (tc, test_error_settings);
   tcase_add_test (tc, test_error_network);
