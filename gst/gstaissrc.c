@@ -265,6 +265,7 @@ static gboolean gst_ais_src_unlock (GstBaseSrc * bsrc);
 static gboolean gst_ais_src_query (GstBaseSrc * bsrc, GstQuery * query);
 static gboolean gst_ais_src_send_event (GstElement * element,
     GstEvent * event);
+static gboolean gst_ais_src_event (GstBaseSrc * bsrc, GstEvent * event);
 static gboolean gst_ais_src_unlock_stop (GstBaseSrc * bsrc);
 static GstFlowReturn gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset,
     guint length, GstBuffer ** buffer);
@@ -508,6 +509,7 @@ gst_ais_src_class_init (GstAisSrcClass * klass)
   basesrc_class->create = GST_DEBUG_FUNCPTR (gst_ais_src_create);
   basesrc_class->query = GST_DEBUG_FUNCPTR (gst_ais_src_query);
   element_class->send_event = GST_DEBUG_FUNCPTR (gst_ais_src_send_event);
+  basesrc_class->event = GST_DEBUG_FUNCPTR (gst_ais_src_event);
 
   gst_type_mark_as_plugin_api (GST_TYPE_AIS_SRC_WORKER_MODE, 0);
 }
@@ -1211,31 +1213,45 @@ gst_ais_src_start (GstBaseSrc * bsrc)
 
 /* An open in progress: a seek in bytes waits, and the opener performs it
  * once start_complete() is done (basesrc would perform it at once, without
- * a reader to seek); a failure then is an error message. */
+ * a reader to seek); a failure then is an error message.  Seeks come to the
+ * element (send_event) and through the pad (from the sinks, when sent to
+ * the pipeline). */
 static gboolean
-gst_ais_src_send_event (GstElement * element, GstEvent * event)
+gst_ais_src_queue_seek (GstAisSrc * src, GstEvent * event)
 {
-  GstAisSrc *src = GST_AIS_SRC (element);
-  GstBaseSrc *bsrc = GST_BASE_SRC (element);
   gboolean queued = FALSE;
   GstFormat fmt;
 
-  if (GST_EVENT_TYPE (event) == GST_EVENT_SEEK) {
-    gst_event_parse_seek (event, NULL, &fmt, NULL, NULL, NULL, NULL, NULL);
-    g_mutex_lock (&src->open_lock);
-    if (!src->seek_direct && fmt == GST_FORMAT_BYTES
-        && GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc)) == GST_PAD_MODE_PUSH) {
-      GST_DEBUG_OBJECT (src, "opening: the seek waits for the open");
-      gst_event_replace (&src->queued_seek, event);
-      queued = TRUE;
-    }
-    g_mutex_unlock (&src->open_lock);
+  if (GST_EVENT_TYPE (event) != GST_EVENT_SEEK)
+    return FALSE;
+  gst_event_parse_seek (event, NULL, &fmt, NULL, NULL, NULL, NULL, NULL);
+  g_mutex_lock (&src->open_lock);
+  if (!src->seek_direct && fmt == GST_FORMAT_BYTES
+      && GST_PAD_MODE (GST_BASE_SRC_PAD (src)) == GST_PAD_MODE_PUSH) {
+    GST_DEBUG_OBJECT (src, "opening: the seek waits for the open");
+    gst_event_replace (&src->queued_seek, event);
+    queued = TRUE;
   }
-  if (queued) {
+  g_mutex_unlock (&src->open_lock);
+  return queued;
+}
+
+static gboolean
+gst_ais_src_send_event (GstElement * element, GstEvent * event)
+{
+  if (gst_ais_src_queue_seek (GST_AIS_SRC (element), event)) {
     gst_event_unref (event);
     return TRUE;
   }
   return GST_ELEMENT_CLASS (parent_class)->send_event (element, event);
+}
+
+static gboolean
+gst_ais_src_event (GstBaseSrc * bsrc, GstEvent * event)
+{
+  if (gst_ais_src_queue_seek (GST_AIS_SRC (bsrc), event))
+    return TRUE;
+  return GST_BASE_SRC_CLASS (parent_class)->event (bsrc, event);
 }
 
 /* create() in pull mode may come while the open is still going on */

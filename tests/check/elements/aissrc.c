@@ -1315,7 +1315,8 @@ first_at_1000 (GstPad * pad, GstPadProbeInfo * info, gpointer data)
 }
 
 /* Seeks made while the object is being opened (its HEAD held 500 ms): one
- * in bytes is performed once it is open, the first buffer is at its offset;
+ * in bytes, to the element or to the pipeline (it then comes through the
+ * pad), is performed once it is open, the first buffer is at its offset;
  * one in time is refused at once, as before, and the pipeline prerolls. */
 GST_START_TEST (test_seek_during_open)
 {
@@ -1323,7 +1324,7 @@ GST_START_TEST (test_seek_during_open)
 
   tu_emu_fault (&emu, "{\"node\":\"proxy\",\"method\":\"HEAD\",\"kind\":"
       "\"delay\",\"ms\":500,\"count\":-1}");
-  for (i = 0; i < 2; i++) {
+  for (i = 0; i < 3; i++) {
     gchar *desc = g_strdup_printf ("aissrc name=s location=ais://gst/mid "
         "endpoint=%s ! fakesink", emu.url);
     GstElement *pipeline = gst_parse_launch (desc, NULL);
@@ -1338,16 +1339,16 @@ GST_START_TEST (test_seek_during_open)
     fail_unless (gst_element_set_state (pipeline, GST_STATE_PAUSED) ==
         GST_STATE_CHANGE_ASYNC);
     g_usleep (100 * 1000);
-    ok = gst_element_seek (src, 1.0, i ? GST_FORMAT_TIME : GST_FORMAT_BYTES,
-        GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, 1000, GST_SEEK_TYPE_NONE, -1);
-    fail_unless (ok == (i == 0), "seek in %s gave %d", i ? "time" : "bytes",
-        ok);
+    ok = gst_element_seek (i == 2 ? pipeline : src, 1.0,
+        i == 1 ? GST_FORMAT_TIME : GST_FORMAT_BYTES, GST_SEEK_FLAG_FLUSH,
+        GST_SEEK_TYPE_SET, 1000, GST_SEEK_TYPE_NONE, -1);
+    fail_unless (ok == (i != 1), "seek %u gave %d", i, ok);
     m = wait_message (pipeline, GST_MESSAGE_ASYNC_DONE | GST_MESSAGE_ERROR,
         WAIT);
     fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_ASYNC_DONE, "%s",
         m ? error_debug (m) : "no preroll");
     gst_message_unref (m);
-    if (i == 0)
+    if (i != 1)
       fail_unless_equals_int (seen, 1);
     gst_element_set_state (pipeline, GST_STATE_NULL);
     gst_object_unref (pad);
@@ -1397,7 +1398,9 @@ GST_START_TEST (test_failed_opens_repeated)
     if (i == 4)
       vm0 = vm_size_kb ();
   }
-#ifndef __SANITIZE_ADDRESS__
+#ifdef __SANITIZE_ADDRESS__
+  (void) vm0;                   /* AddressSanitizer's own mappings come and go */
+#else
   /* 20 leaked stacks would be 160 MB */
   fail_unless (vm_size_kb () - vm0 < 64 * 1024, "VmSize %ld -> %ld kB", vm0,
       vm_size_kb ());
