@@ -1139,10 +1139,9 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   GstAisOpenJob *job;
   GstPadMode mode;
 
-  /* basesrc also starts and stops a source whose pad is not active yet, only
-   * to learn whether it can work in pull mode (typefind, and so playbin and
-   * gst-discoverer, ask twice): that takes is_seekable() alone, so answer
-   * without a HEAD and a pool of workers. */
+  /* basesrc's own probe for pull mode starts and stops a source whose pad
+   * is not active yet; the scheduling query above answers without it, but
+   * such a start must still not open the object. */
   GST_OBJECT_LOCK (GST_BASE_SRC_PAD (bsrc));
   mode = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc));
   GST_OBJECT_UNLOCK (GST_BASE_SRC_PAD (bsrc));

@@ -11,13 +11,13 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1740.64 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1235.64 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1917.2 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1581.9 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1022.07 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1678.53 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
 plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.525529 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.806101 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.388438 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.550854 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.975507 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.511934 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot

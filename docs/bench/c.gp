@@ -11,13 +11,13 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot '/work/main/docs/bench/c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1399.66 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     935.646 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1633.79 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1740.88 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1111.76 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1784.35 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
 plot '/work/main/docs/bench/c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      '/work/main/docs/bench/c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.518689 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1.01999 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.469333 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.429281 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.855873 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.416448 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 unset multiplot
