@@ -1,5 +1,5 @@
 set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
-set output '/work/main/docs/bench/a.png'
+set output 'a.png'
 set multiplot layout 1,2 title 'a: no shaping, 1024 MiB object (nginx, loopback)'
 set logscale x 2
 set xrange [0.8:40]
@@ -9,14 +9,14 @@ set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
-plot '/work/main/docs/bench/a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      1581.9 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      1022.07 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      1678.53 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
-plot '/work/main/docs/bench/a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      0.550854 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      0.975507 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      0.511934 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'

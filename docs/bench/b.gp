@@ -1,5 +1,5 @@
 set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
-set output '/work/main/docs/bench/b.png'
+set output 'b.png'
 set multiplot layout 1,2 title 'b: 10 ms round trip, 50 MB/s per connection, 1024 MiB object'
 set logscale x 2
 set xrange [0.8:40]
@@ -9,15 +9,15 @@ set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
-plot '/work/main/docs/bench/b.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/b.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'b.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'b.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      49.8216 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      777.07 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      51.2097 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
      x*50 with lines dt 3 lc rgb 'black' title 'ideal: workers x 50 MB/s'
 set ylabel 'CPU seconds per GB (process tree)'
-plot '/work/main/docs/bench/b.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/b.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'b.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'b.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      0.306119 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      0.625462 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      0.726632 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'

@@ -1,5 +1,5 @@
 set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
-set output '/work/main/docs/bench/c.png'
+set output 'c.png'
 set multiplot layout 1,2 title 'c: 40 ms round trip, no per-connection cap, 1024 MiB object'
 set logscale x 2
 set xrange [0.8:40]
@@ -9,14 +9,14 @@ set key below font ',9' maxrows 3
 set xlabel 'workers'
 set ylabel 'MB/s (median)'
 set yrange [0:*]
-plot '/work/main/docs/bench/c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      1740.88 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      1111.76 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      1784.35 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
 set ylabel 'CPU seconds per GB (process tree)'
-plot '/work/main/docs/bench/c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
-     '/work/main/docs/bench/c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
+plot 'c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
+     'c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
      0.429281 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
      0.855873 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
      0.416448 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'

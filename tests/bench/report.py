@@ -178,12 +178,12 @@ set ylabel 'CPU seconds per GB (process tree)'
 plot '{dat}' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \\
      '{dat}' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink'{cmore}
 unset multiplot
-""".format(png=png, title=title, dat=dat, more="".join(", \\\n     " + ln for ln in lines),
+""".format(png=os.path.basename(png), title=title, dat=os.path.basename(dat), more="".join(", \\\n     " + ln for ln in lines),
            cmore="".join(", \\\n     " + ln for ln in cpu_lines))
     gpf = os.path.join(out, "%s.gp" % scen)
     with open(gpf, "w") as f:
         f.write(gp)
-    subprocess.run(["gnuplot", gpf], check=False)
+    subprocess.run(["gnuplot", os.path.basename(gpf)], cwd=out, check=False)  # names relative to docs/bench
     return os.path.basename(png)
 
 
@@ -216,11 +216,11 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 set xtics rotate by -20
 plot '{dat}' using 2:xtic(1) title 'without the straggler' lc rgb '#1f77b4', '' using 3 title 'with the straggler' lc rgb '#d62728'
-""".format(png=png, dat=dat)
+""".format(png=os.path.basename(png), dat=os.path.basename(dat))
     gpf = os.path.join(out, "straggler.gp")
     with open(gpf, "w") as f:
         f.write(gp)
-    subprocess.run(["gnuplot", gpf], check=False)
+    subprocess.run(["gnuplot", os.path.basename(gpf)], cwd=out, check=False)  # names relative to docs/bench
     return "straggler.png"
 
 
