@@ -76,6 +76,15 @@ emu_teardown (void)
   tu_emu_stop (&emu);
 }
 
+/* before each test: no fault or shaping left by a test that failed midway
+ * (one failure used to fail the tests after it too) */
+static void
+emu_clean (void)
+{
+  tu_emu_clear_faults (&emu);
+  tu_emu_shape (&emu, 0, 0);
+}
+
 static GstElement *
 make_src (const gchar * object)
 {
@@ -2454,6 +2463,7 @@ aissrc_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_unchecked_fixture (tc, emu_setup, emu_teardown);
+  tcase_add_checked_fixture (tc, emu_clean, NULL);
   tcase_set_timeout (tc, 180);
   tcase_add_test (tc, test_first_buffer);
   tcase_add_test (tc, test_content);
