@@ -1090,11 +1090,26 @@ gst_ais_src_open_thread (gpointer data)
   g_mutex_lock (&src->open_lock);
   src->open_done = TRUE;
   src->open_ret = ret;
+  seek = src->queued_seek;
+  src->queued_seek = NULL;
   g_cond_broadcast (&src->open_cond);
   g_mutex_unlock (&src->open_lock);
 
+  /* the seek that came during the open is start_complete()'s first seek, so
+   * that no byte before it is pushed (a forward seek in bytes: it cannot
+   * fail there, where a failure would go unreported) */
+  if (seek && ret == GST_FLOW_OK) {
+    GST_DEBUG_OBJECT (src, "the seek that came during the open goes first");
+    GST_OBJECT_LOCK (src);
+    gst_event_replace (&GST_BASE_SRC (src)->pending_seek, seek);
+    GST_OBJECT_UNLOCK (src);
+  }
+  if (seek)
+    gst_event_unref (seek);
+
   gst_base_src_start_complete (GST_BASE_SRC (src), ret);
 
+  /* one that came during start_complete() itself */
   g_mutex_lock (&src->open_lock);
   src->seek_direct = TRUE;
   seek = src->queued_seek;
@@ -1210,9 +1225,9 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   return TRUE;
 }
 
-/* An open in progress: a seek in bytes waits, and the opener performs it
- * once start_complete() is done (basesrc would perform it at once, without
- * a reader to seek); a failure then is an error message.  Seeks come to the
+/* An open in progress: a forward seek in bytes waits, and the opener hands
+ * it to start_complete() as its first seek (basesrc would perform it at
+ * once, without a reader to seek); others are refused as before.  Seeks come to the
  * element (send_event) and through the pad (from the sinks, when sent to
  * the pipeline). */
 static gboolean
@@ -1220,12 +1235,13 @@ gst_ais_src_queue_seek (GstAisSrc * src, GstEvent * event)
 {
   gboolean queued = FALSE;
   GstFormat fmt;
+  gdouble rate;
 
   if (GST_EVENT_TYPE (event) != GST_EVENT_SEEK)
     return FALSE;
-  gst_event_parse_seek (event, NULL, &fmt, NULL, NULL, NULL, NULL, NULL);
+  gst_event_parse_seek (event, &rate, &fmt, NULL, NULL, NULL, NULL, NULL);
   g_mutex_lock (&src->open_lock);
-  if (!src->seek_direct && fmt == GST_FORMAT_BYTES
+  if (!src->seek_direct && fmt == GST_FORMAT_BYTES && rate > 0
       && GST_PAD_MODE (GST_BASE_SRC_PAD (src)) == GST_PAD_MODE_PUSH) {
     GST_DEBUG_OBJECT (src, "opening: the seek waits for the open");
     gst_event_replace (&src->queued_seek, event);
