@@ -46,12 +46,11 @@
  * aissrc works in push mode, with flushing byte seeks (with or without a stop
  * position: nothing past the chunk that holds the stop is fetched), and in
  * pull mode, so that demuxers such as qtdemux can read an MP4 whose index is
- * at the end.  In pull
- * mode, reads near the current position come from the ring; a read far away
- * restarts the window there with a small readahead that doubles while the
- * reads stay near it.  aissrc also keeps the last few chunks it read from,
- * so a demuxer that reads interleaved streams from two places of the object
- * costs no round trip to the workers.
+ * at the end.  In pull mode, reads near the current position come from the
+ * ring; a read far away restarts the window there with a small readahead
+ * that doubles while the reads stay near it.  aissrc also keeps the last few
+ * chunks it read from, so a demuxer that reads interleaved streams from two
+ * places of the object costs no round trip to the workers.
  *
  * Downstream elements that hold many buffers (queues, demuxer adapters)
  * could otherwise keep every slot of the ring and starve the workers: once
@@ -266,6 +265,7 @@ static gboolean gst_ais_src_query (GstBaseSrc * bsrc, GstQuery * query);
 static gboolean gst_ais_src_send_event (GstElement * element,
     GstEvent * event);
 static gboolean gst_ais_src_event (GstBaseSrc * bsrc, GstEvent * event);
+static gboolean gst_ais_src_join_opener (GstAisSrc * src);
 static gboolean gst_ais_src_unlock_stop (GstBaseSrc * bsrc);
 static GstFlowReturn gst_ais_src_create (GstBaseSrc * bsrc, guint64 offset,
     guint length, GstBuffer ** buffer);
@@ -558,9 +558,8 @@ gst_ais_src_finalize (GObject * object)
   if (src->last_stats)
     gst_structure_free (src->last_stats);
   /* the opener holds a reference: it has ended, or this is its last act */
-  if (src->opener && src->opener != g_thread_self ())
-    g_thread_join (src->opener);
-  else if (src->opener)
+  gst_ais_src_join_opener (src);
+  if (src->opener)
     g_thread_unref (src->opener);
   if (src->queued_seek)
     gst_event_unref (src->queued_seek);
@@ -1130,20 +1129,24 @@ gst_ais_src_open_thread (gpointer data)
   return NULL;
 }
 
-/* A previous opener that ended on its own (a failed open: basesrc then
- * calls no stop()), or that stopped the element itself: wait for its end. */
-static void
+/* Waits for the opener's end (it may have ended on its own: after a failed
+ * open basesrc calls no stop()), unless this is the opener, which then stays
+ * set for the next start(), stop() or finalize.  TRUE when it waited. */
+static gboolean
 gst_ais_src_join_opener (GstAisSrc * src)
 {
   GThread *opener;
 
   g_mutex_lock (&src->open_lock);
   opener = src->opener;
-  if (opener != g_thread_self ())
+  if (opener == g_thread_self ())
+    opener = NULL;
+  else
     src->opener = NULL;
   g_mutex_unlock (&src->open_lock);
-  if (opener && opener != g_thread_self ())
+  if (opener)
     g_thread_join (opener);
+  return opener != NULL;
 }
 
 static gboolean
@@ -1154,17 +1157,11 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   GstAisOpenJob *job;
   GstPadMode mode;
 
-  /* basesrc's own probe for pull mode starts and stops a source whose pad
-   * is not active yet; the scheduling query above answers without it, but
-   * such a start must still not open the object. */
+  /* basesrc starts a source whose pad is not active yet only for its own
+   * pull-mode probe, which the scheduling query (above) answers instead */
   GST_OBJECT_LOCK (GST_BASE_SRC_PAD (bsrc));
   mode = GST_PAD_MODE (GST_BASE_SRC_PAD (bsrc));
   GST_OBJECT_UNLOCK (GST_BASE_SRC_PAD (bsrc));
-  if (mode == GST_PAD_MODE_NONE) {
-    GST_DEBUG_OBJECT (src, "pull-mode probe: not opening the object");
-    gst_base_src_start_complete (bsrc, GST_FLOW_OK);
-    return TRUE;
-  }
 
   job = g_new0 (GstAisOpenJob, 1);
   job->mode = mode;
@@ -1302,18 +1299,11 @@ gst_ais_src_stop (GstBaseSrc * bsrc)
   GstAisSrc *src = GST_AIS_SRC (bsrc);
   GstAisReader *reader;
   GstStructure *stats;
-  GThread *opener;
 
   /* an open still going on ends within 100 ms; in push mode it may have
    * started the streaming thread after basesrc stopped it */
   g_atomic_int_set (&src->open_cancel, 1);
-  g_mutex_lock (&src->open_lock);
-  opener = src->opener;
-  g_mutex_unlock (&src->open_lock);
-  /* from start_complete() in the opener itself: the next start(), stop()
-   * or finalize joins it */
-  if (opener && opener != g_thread_self ()) {
-    gst_ais_src_join_opener (src);
+  if (gst_ais_src_join_opener (src)) {
     gst_pad_stop_task (GST_BASE_SRC_PAD (bsrc));
     /* a start_complete() that ran after basesrc's stop */
     GST_OBJECT_LOCK (src);
