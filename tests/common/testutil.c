@@ -260,8 +260,7 @@ void tu_emu_post(tu_emu *e, const char *path)
   }
 }
 
-/* Sums "field" over the objects of "node" ("proxy" or "targets") in the stats
- * JSON; a plain scan that is enough for the emulator's flat numbers. */
+/* Round trip held on every answer and per-connection rate cap (0: none). */
 void tu_emu_shape(tu_emu *e, int rtt_ms, long rate)
 {
   char url[512], body[128], out[256];
@@ -270,6 +269,8 @@ void tu_emu_shape(tu_emu *e, int rtt_ms, long rate)
   REQUIRE(tu_http("POST", url, body, strlen(body), out, sizeof out) == 200);
 }
 
+/* Sums "field" over the objects of "node" ("proxy" or "targets") in the stats
+ * JSON; a plain scan that is enough for the emulator's flat numbers. */
 long tu_emu_stat(tu_emu *e, const char *node, const char *field)
 {
   char url[512];

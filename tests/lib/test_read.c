@@ -377,20 +377,27 @@ static void test_hold_first_bytes(int mode)
   tu_emu_gen(&emu, "b", "holdfb", 4 * cs + 5, 19, NULL);
   const unsigned slots[] = {1, 0};
   for (int i = 0; i < 2; i++) {
+    /* the rest of chunk 0 is held back, so that next() surely takes the
+     * open's 64 KiB before it (a slow machine's worker could win otherwise) */
+    char f[160];
+    snprintf(f, sizeof f,
+             "{\"bucket\":\"b\",\"object\":\"holdfb\",\"offset\":%zu,\"kind\":\"delay\",\"ms\":400}",
+             (size_t)(64 * KiB));
+    tu_emu_fault(&emu, f);
     g_first_bytes = 64 * KiB;
     aisfetch_reader *r = open_obj("ais://b/holdfb", 1, cs, slots[i], (aisfetch_worker_mode)mode);
     g_first_bytes = 0;
-    if (!r)
+    if (!r) {
+      tu_emu_clear_faults(&emu);
       continue;
+    }
     aisfetch_chunk c;
     aisfetch_error e;
     CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
-    /* usually just the open's 64 KiB (taken before the rest is asked for,
-     * the case this is about); more when a worker was quicker */
-    CHECKF(c.offset == 0 && c.len > 0 && c.len < cs, "first piece %zu bytes", c.len);
+    CHECKF(c.offset == 0 && c.len == 64 * KiB, "first piece %zu bytes", c.len);
     aisfetch_stats st;
     aisfetch_stats_get(r, &st);
-    for (int t = 0; t < 500 && st.ranges < 1; t++) {
+    for (int t = 0; t < 1000 && st.ranges < 1; t++) {
       struct timespec ts = {0, 10000000};
       nanosleep(&ts, NULL);
       aisfetch_stats_get(r, &st);
@@ -403,6 +410,11 @@ static void test_hold_first_bytes(int mode)
            mode, aisfetch_slots_held(r));
     CHECK(read_check(r, 19, from) == 4 * cs + 5);
     aisfetch_close(r);
+    char url[512], out[2048];
+    snprintf(url, sizeof url, "%s/_emu/faults", emu.url);
+    CHECK(tu_http("GET", url, NULL, 0, out, sizeof out) == 200);
+    CHECKF(strstr(out, "\"fired\": 1"), "the delay did not hold the rest of chunk 0: %s", out);
+    tu_emu_clear_faults(&emu);
   }
 }
 
