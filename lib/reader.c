@@ -213,30 +213,40 @@ static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
   return 0;
 }
 
-/* Closes the zygote's socket and waits for it: it waits for its workers
- * first.  After grace_ms it is killed. */
+/* Gives the zygote up to grace_ms to exit, then kills it; reaps it either
+ * way.  Its end of the control socket closes only when it exits, so EOF
+ * there is the wakeup (the host must not be made to take SIGCHLD). */
 static void stop_zygote(aisfetch_reader *r, long grace_ms)
 {
+  int gone = 0;
   if (r->zyg_fd >= 0) {
+    uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
+    for (;;) {
+      uint64_t now = aisf_now_ns();
+      if (now >= until)
+        break;
+      struct pollfd p = {.fd = r->zyg_fd, .events = POLLIN};
+      int n = poll(&p, 1, (int)((until - now + 999999u) / 1000000u));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      char junk[64]; /* a late answer to a SPAWN */
+      ssize_t k = recv(r->zyg_fd, junk, sizeof junk, MSG_DONTWAIT);
+      if (k == 0 || (k < 0 && errno != EAGAIN && errno != EINTR)) {
+        gone = 1;
+        break;
+      }
+    }
     close(r->zyg_fd);
     r->zyg_fd = -1;
   }
   if (r->zyg_pid <= 0)
     return;
-  uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
-  for (;;) {
-    pid_t p = waitpid(r->zyg_pid, NULL, WNOHANG);
-    if (p == r->zyg_pid || (p < 0 && errno != EINTR))
-      break;
-    if (aisf_now_ns() >= until) {
-      kill(r->zyg_pid, SIGKILL);
-      while (waitpid(r->zyg_pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-      break;
-    }
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
-  }
+  if (!gone)
+    kill(r->zyg_pid, SIGKILL);
+  while (waitpid(r->zyg_pid, NULL, 0) < 0 && errno == EINTR)
+    ;
   r->zyg_pid = 0;
 }
 
@@ -1278,8 +1288,6 @@ void aisfetch_close(aisfetch_reader *r)
     aisf_msg_zygote q = {.type = AISF_ZYG_QUIT, .pid = 0};
     ssize_t n = send(r->zyg_fd, &q, sizeof q, MSG_NOSIGNAL);
     (void)n; /* a zygote already gone needs no QUIT */
-    close(r->zyg_fd);
-    r->zyg_fd = -1;
   }
   /* unmapping a large ring takes a while (256 MiB: about 30 ms): while the
    * workers exit */
@@ -1287,7 +1295,8 @@ void aisfetch_close(aisfetch_reader *r)
     munmap(r->ring, r->ring_size);
   if (r->ring_fd >= 0)
     close(r->ring_fd);
-  /* the zygote waits up to 100 ms for its workers, then kills them */
+  /* after QUIT the zygote waits up to 100 ms for its workers, then kills
+   * them and exits */
   stop_zygote(r, 2000);
   if (r->wake_fd >= 0)
     close(r->wake_fd);

@@ -82,8 +82,14 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return 1;
+  /* SIGCHLD stays pending rather than delivered, so that the wait for the
+   * workers at the end wakes at each exit instead of polling */
+  sigset_t chld, old_mask;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &chld, &old_mask);
   static children kids;
-  int grace_ticks = 200; /* of 5 ms */
+  long grace_ms = 1000;
   for (;;) {
     reap(&kids, 0);
     struct pollfd p = {.fd = CTRL_FD, .events = POLLIN};
@@ -91,7 +97,7 @@ int main(int argc, char **argv)
       continue;
     int fd = recv_spawn();
     if (fd == -3)
-      grace_ticks = 20;
+      grace_ms = 100;
     if (fd == -1 || fd == -3)
       break;
     if (fd == -2)
@@ -100,6 +106,7 @@ int main(int argc, char **argv)
     pid_t pid = kids.n < MAX_CHILDREN ? fork() : (errno = EAGAIN, -1);
     if (pid == 0) {
       close(CTRL_FD);
+      sigprocmask(SIG_SETMASK, &old_mask, NULL);
       int rc = aisf_worker_run(fd, RING_FD);
       _exit(rc);
     }
@@ -112,10 +119,13 @@ int main(int argc, char **argv)
   }
   /* the library is done or gone: each worker has seen EOF on its own
    * socket, unless a copy of it lives on elsewhere */
-  struct timespec tick = {0, 5000000};
-  for (int i = 0; i < grace_ticks && kids.n; i++) {
-    nanosleep(&tick, NULL);
-    reap(&kids, 0);
+  uint64_t until = aisf_now_ns() + (uint64_t)grace_ms * 1000000u;
+  for (reap(&kids, 0); kids.n; reap(&kids, 0)) {
+    uint64_t now = aisf_now_ns();
+    if (now >= until)
+      break;
+    struct timespec left = {(time_t)((until - now) / 1000000000u), (long)((until - now) % 1000000000u)};
+    sigtimedwait(&chld, NULL, &left);
   }
   for (unsigned i = 0; i < kids.n; i++)
     kill(kids.pid[i], SIGKILL);
