@@ -11,6 +11,21 @@
 
 extern int tu_failures;
 
+/* Wall-time bounds of the tests are multiplied by this: a sanitizer build
+ * runs several times slower, and each process it starts pays for its
+ * sanitizer's setup and exit-time checks.  The bounds stay far below what
+ * the bug each one catches would take. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TU_SLOWDOWN 10
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TU_SLOWDOWN 10
+#endif
+#endif
+#ifndef TU_SLOWDOWN
+#define TU_SLOWDOWN 1
+#endif
+
 #define CHECK(cond)                                                                        \
   do {                                                                                     \
     if (!(cond)) {                                                                         \
