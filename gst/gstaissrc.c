@@ -480,7 +480,8 @@ gst_ais_src_class_init (GstAisSrcClass * klass)
    * `bytes-delivered` downstream, `ranges` completed, `retries`,
    * `redirects`, `respawns` of dead workers, `restarts` of the window
    * (seeks and far reads), `hedges` (second requests for a range that lagged
-   * far behind its peers), `elapsed` seconds since the object was opened,
+   * far behind its peers), `evictions` (ranges read ahead that were dropped
+   * to make room for a nearer one, and fetched again), `elapsed` seconds since the object was opened,
    * `throughput` in bytes per second (bytes / elapsed), `num-workers`,
    * `worker-busy` (an array of seconds each worker spent on ranges),
    * `chunk-size`, `slots`, and the chunks handed downstream
@@ -692,6 +693,7 @@ gst_ais_src_make_stats (const aisfetch_stats * st, guint64 chunk_size,
       "respawns", G_TYPE_UINT64, (guint64) st->respawns,
       "restarts", G_TYPE_UINT64, (guint64) st->restarts,
       "hedges", G_TYPE_UINT64, (guint64) st->hedges,
+      "evictions", G_TYPE_UINT64, (guint64) st->evictions,
       "elapsed", G_TYPE_DOUBLE, st->elapsed_s,
       "throughput", G_TYPE_DOUBLE,
       st->elapsed_s > 0 ? (gdouble) st->bytes / st->elapsed_s : 0.0,

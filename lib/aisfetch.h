@@ -137,6 +137,7 @@ typedef struct {
   uint64_t respawns;       /* workers restarted after dying */
   uint64_t restarts;       /* window restarts (seeks, far random reads) */
   uint64_t hedges;         /* second requests for a range that lagged behind its peers */
+  uint64_t evictions;      /* ranges read ahead, dropped for a nearer one (fetched again) */
   double elapsed_s;        /* since open */
   unsigned num_workers;
   uint64_t worker_busy_ns[AISFETCH_MAX_WORKERS]; /* per-worker time spent on ranges */

@@ -704,10 +704,12 @@ static void schedule(aisfetch_reader *r)
     int best = pick_slot(r, i, spare && !hedge && h != r->pos / r->cs);
     if (best == -2)
       continue;
-    if (best < 0)
+    if (best < 0) {
       best = evict_beyond(r, h);
-    if (best < 0)
-      return;
+      if (best < 0)
+        return;
+      r->st.evictions += r->slots[best].state == SLOT_READY;
+    }
     r->st.hedges += (unsigned)hedge;
     send_job(r, i, (unsigned)best, h, hedge);
   }

@@ -231,7 +231,7 @@ void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data
   }
 }
 
-void tu_emu_fault(tu_emu *e, const char *json)
+long tu_emu_fault(tu_emu *e, const char *json)
 {
   char url[512], out[4096];
   snprintf(url, sizeof url, "%s/_emu/faults", e->url);
@@ -240,6 +240,33 @@ void tu_emu_fault(tu_emu *e, const char *json)
     fprintf(stderr, "emulator fault %s -> %ld %s\n", json, st, out);
     exit(1);
   }
+  char *p = strstr(out, "\"id\": ");
+  REQUIRE(p);
+  return atol(p + 6);
+}
+
+long tu_emu_fault_fired(tu_emu *e, long id)
+{
+  char url[512], key[48];
+  static char out[1 << 16];
+  snprintf(url, sizeof url, "%s/_emu/faults", e->url);
+  REQUIRE(tu_http("GET", url, NULL, 0, out, sizeof out) == 200);
+  snprintf(key, sizeof key, "\"id\": %ld,", id);
+  char *p = strstr(out, key);
+  if (!p)
+    return -1;
+  p = strstr(p, "\"fired\": ");
+  return p ? atol(p + 9) : -1;
+}
+
+long tu_emu_hold_head(tu_emu *e, const char *bucket, const char *obj, int ms)
+{
+  char json[1024];
+  snprintf(json, sizeof json,
+           "{\"bucket\":\"%s\",\"object\":\"%s\",\"node\":\"proxy\",\"method\":\"HEAD\","
+           "\"kind\":\"delay\",\"ms\":%d,\"count\":1}",
+           bucket, obj, ms);
+  return tu_emu_fault(e, json);
 }
 
 void tu_emu_clear_faults(tu_emu *e)

@@ -71,7 +71,13 @@ long tu_http(const char *method, const char *url, const char *body, size_t body_
 void tu_emu_gen(tu_emu *e, const char *bucket, const char *obj, uint64_t size, uint64_t seed,
                 const char *query_extra);
 void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data, size_t len);
-void tu_emu_fault(tu_emu *e, const char *json);
+/* adds a fault (JSON as the emulator takes it); returns its id */
+long tu_emu_fault(tu_emu *e, const char *json);
+/* how often fault id fired, -1 when it is gone */
+long tu_emu_fault_fired(tu_emu *e, long id);
+/* holds the next HEAD of bucket/obj at the proxy ms long, so that the open's
+ * GET of the first bytes is surely in when the HEAD answers */
+long tu_emu_hold_head(tu_emu *e, const char *bucket, const char *obj, int ms);
 void tu_emu_clear_faults(tu_emu *e);
 void tu_emu_post(tu_emu *e, const char *path);
 /* the emulator's round trip (ms) and per-connection rate (bytes/s, 0 = none) */

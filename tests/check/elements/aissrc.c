@@ -980,7 +980,7 @@ GST_START_TEST (test_pull_interleaved)
   const TestObject *o = test_object ("big");
   GstElement *src;
   GstPad *pad;
-  guint64 a = 1 * MiB + 100, b = 6 * MiB + 300, ranges, delivered;
+  guint64 a = 1 * MiB + 100, b = 6 * MiB + 300, ranges, again, delivered;
   guint i;
 
   src = setup_pull ("big", &pad, 256 * 1024, 8);
@@ -990,10 +990,14 @@ GST_START_TEST (test_pull_interleaved)
     a += 5000;
     b += 3000;
   }
-  /* 2 MB and 1.2 MB read: 8 + 5 chunks, plus the readahead */
+  /* 2 MB and 1.2 MB read: 8 + 5 chunks, plus the readahead, plus what a
+   * slow moment fetched twice (hedges, and ranges they evicted) */
   ranges = stat_u64 (src, "ranges");
-  GST_INFO ("interleaved: %" G_GUINT64_FORMAT " ranges", ranges);
-  fail_unless (ranges <= 13 + 2 * 8, "%" G_GUINT64_FORMAT " ranges", ranges);
+  again = stat_u64 (src, "hedges") + stat_u64 (src, "evictions");
+  GST_INFO ("interleaved: %" G_GUINT64_FORMAT " ranges, %" G_GUINT64_FORMAT
+      " again", ranges, again);
+  fail_unless (ranges <= 13 + 2 * 8 + again, "%" G_GUINT64_FORMAT " ranges",
+      ranges);
   /* and the reader handed each chunk out once: the reads came from the
    * element's windows, not from a seek of the reader each time */
   delivered = stat_u64 (src, "bytes-delivered");
@@ -1016,6 +1020,9 @@ GST_START_TEST (test_held_buffers)
   guint i;
 
   g_object_set (src, "chunk-size", 65536, "num-workers", 2, NULL);
+  /* the open's first bytes are the whole first chunk (an incomplete one
+   * would come in two buffers) */
+  tu_emu_hold_head (&emu, "gst", "mid", 200);
   collector_init (&c, o->size, 0);
   c.keep = g_ptr_array_new_with_free_func ((GDestroyNotify) gst_buffer_unref);
   pipeline = make_pipeline (src, &c, NULL);
