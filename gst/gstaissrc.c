@@ -1036,10 +1036,8 @@ gst_ais_src_opened (GstAisSrc * src, aisfetch_reader * r, GstPadMode mode)
   src->seg_stop = G_MAXUINT64;
   src->pull_ra = 0;
   src->pull_lo = 0;
-  /* Fetch nothing until the first read or seek says where: a seek made in
-   * READY, or a demuxer that pulls the index at the end first, should not
-   * find the workers busy with the start of the object. */
-  aisfetch_seek_range (r, 0, 0, NULL);
+  /* the reader was opened idle (start_idle): it fetches nothing until the
+   * first read or seek says where */
   src->read_pos = 0;
   src->read_stop = 0;
   src->idle = TRUE;
@@ -1176,6 +1174,9 @@ gst_ais_src_start (GstBaseSrc * bsrc)
   job->token = g_strdup (src->auth_token);
   job->ca_file = g_strdup (src->ssl_ca_file);
   job->user_agent = g_strdup (src->user_agent);
+  /* a seek made in READY, or a demuxer that pulls the index at the end
+   * first, should not find the workers busy with the start of the object */
+  job->opts.start_idle = 1;
   job->opts.num_workers = src->num_workers;
   job->opts.chunk_size = src->chunk_size;
   job->opts.slots = src->slots;

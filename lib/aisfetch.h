@@ -82,6 +82,10 @@ typedef struct {
      sooner, a small object in one round trip.  0: 1 MiB (never more than
      chunk_size when that is set); -1: none; else 1 .. 256 MiB */
   long first_bytes;
+  /* 1: fetch nothing past the first bytes until the first aisfetch_next(),
+     seek or read says where (a caller that may seek first, or read the end
+     first, keeps the workers free for it); 0: read ahead from byte 0 at once */
+  int start_idle;
 
   unsigned retries;              /* tries per range after the first; default 5 */
   long connect_timeout_ms;       /* 0: 10000 */

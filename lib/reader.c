@@ -110,6 +110,7 @@ struct aisfetch_reader {
   worker_t *wk;
   int closing;
   uint64_t pos, stop;
+  int idle;           /* opened idle: nothing fetched until next, seek or read */
   unsigned ra;        /* readahead in chunks */
   uint64_t rr_end;    /* end of the last read_range, to spot sequential access */
   uint64_t next_job;
@@ -1189,7 +1190,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->stride = (r->cs + 4095) & ~(size_t)4095;
   r->ring_size = r->stride * r->nslots;
   r->pos = 0;
-  r->stop = r->size;
+  r->idle = o->start_idle != 0;
+  r->stop = r->idle ? 0 : r->size;
   r->ra = r->nslots;
   r->info.chunk_size = r->cs;
   r->info.num_workers = r->nworkers;
@@ -1443,10 +1445,14 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
   }
 }
 
+static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned ra);
+
 /* under cmu */
 static aisfetch_errkind next_call(aisfetch_reader *r, aisfetch_chunk *chunk, aisfetch_error *err)
 {
   pthread_mutex_lock(&r->mu);
+  if (r->idle) /* opened idle: the first next() reads on from the start */
+    reposition(r, r->pos, r->size, r->nslots);
   aisfetch_errkind k = next_locked(r, chunk, r->stop, err);
   pthread_mutex_unlock(&r->mu);
   if (k)
@@ -1505,6 +1511,7 @@ static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned
     r->st.restarts++;
   r->pos = off;
   r->stop = stop;
+  r->idle = 0;
   r->ra = ra ? ra : 1;
   /* a failed range may succeed when asked again */
   for (unsigned i = 0; i < r->nslots; i++)

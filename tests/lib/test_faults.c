@@ -303,6 +303,9 @@ static void test_moved_and_down(void)
     aisfetch_chunk c;
     CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len == CS);
     aisfetch_release(r, &c);
+    /* before the move: a worker may meet it (and be redirected) at once */
+    aisfetch_stats st0, st1;
+    aisfetch_stats_get(r, &st0);
     char url[512], meta[2048];
     snprintf(url, sizeof url, "%s/_emu/objects/f/%s", emu.url, obj);
     REQUIRE(tu_http("GET", url, NULL, 0, meta, sizeof meta) == 200);
@@ -316,8 +319,6 @@ static void test_moved_and_down(void)
       snprintf(path, sizeof path, "/_emu/targets/%d/down", owner);
       tu_emu_post(&emu, path);
     }
-    aisfetch_stats st0, st1;
-    aisfetch_stats_get(r, &st0);
     uint64_t off = CS;
     for (int g = 0; g < 1000; g++) {
       aisfetch_errkind k = aisfetch_next(r, &c, &e);

@@ -19,6 +19,7 @@ static tu_emu emu;
 /* the open's own GET of the first bytes: the library's default, or -1 where a
  * test counts what the workers send */
 static long g_first_bytes = 0;
+static int g_start_idle = 0;
 
 static aisfetch_reader *open_obj(const char *uri, unsigned workers, size_t cs, unsigned slots,
                                  aisfetch_worker_mode mode)
@@ -26,6 +27,7 @@ static aisfetch_reader *open_obj(const char *uri, unsigned workers, size_t cs, u
   aisfetch_options o;
   aisfetch_options_init(&o);
   o.first_bytes = g_first_bytes;
+  o.start_idle = g_start_idle;
   o.uri = uri;
   o.endpoint = emu.url;
   o.num_workers = workers;
@@ -425,6 +427,58 @@ static void test_hold_first_bytes(int mode)
     aisfetch_close(r);
     CHECKF(tu_emu_fault_fired(&emu, rest) == 1, "the delay did not hold the rest of chunk 0");
     tu_emu_clear_faults(&emu);
+  }
+}
+
+/* Opened idle, the reader fetches nothing past the open's GET until it is
+ * told where: a seek first fetches from there, a next() first from 0.
+ * Opened as usual, it reads ahead at once (the check above can fail). */
+static void test_start_idle(int mode)
+{
+  const size_t cs = 256 * KiB;
+  const uint64_t size = 8 * cs + 3;
+  tu_emu_gen(&emu, "b", "idle", size, 27, NULL);
+  for (int idle = 1; idle >= 0; idle--) {
+    tu_emu_post(&emu, "/_emu/stats/reset");
+    g_start_idle = idle;
+    aisfetch_reader *r = open_obj("ais://b/idle", 2, cs, 0, (aisfetch_worker_mode)mode);
+    g_start_idle = 0;
+    if (!r)
+      continue;
+    long gets = tu_emu_stat(&emu, "targets", "GET");
+    if (idle) {
+      /* time for the workers to start and ask, were they told to */
+      struct timespec ts = {0, 300000000};
+      nanosleep(&ts, NULL);
+      gets = tu_emu_stat(&emu, "targets", "GET");
+      CHECKF(gets == 1, "opened idle (mode %d): %ld GETs before the first seek", mode, gets);
+    } else {
+      for (int t = 0; t < 500 && gets <= 1; t++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        gets = tu_emu_stat(&emu, "targets", "GET");
+      }
+      CHECKF(gets > 1, "opened as usual (mode %d): no readahead", mode);
+    }
+    aisfetch_error e;
+    CHECK(aisfetch_seek(r, 6 * cs + 1, &e) == AISFETCH_OK);
+    CHECK(read_check(r, 27, 6 * cs + 1) == size);
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    if (idle) {
+      /* the open's GET, then chunks 6, 7 and 8 (each again after a hedge) */
+      gets = tu_emu_stat(&emu, "targets", "GET");
+      CHECKF(gets >= 4 && gets <= 4 + (long)(st.hedges + st.evictions), "mode %d: %ld GETs",
+             mode, gets);
+      aisfetch_close(r);
+      /* and a next() first reads from the start */
+      g_start_idle = 1;
+      r = open_obj("ais://b/idle", 2, cs, 0, (aisfetch_worker_mode)mode);
+      g_start_idle = 0;
+      if (r)
+        CHECK(read_check(r, 27, 0) == size);
+    }
+    aisfetch_close(r);
   }
 }
 
@@ -865,6 +919,8 @@ int main(void)
   test_seek_and_ranges(AISFETCH_WORKER_PROCESS);
   test_seek_and_ranges(AISFETCH_WORKER_THREAD);
   test_holding();
+  test_start_idle(AISFETCH_WORKER_PROCESS);
+  test_start_idle(AISFETCH_WORKER_THREAD);
   test_hold_first_bytes(AISFETCH_WORKER_PROCESS);
   test_hold_first_bytes(AISFETCH_WORKER_THREAD);
   test_concurrent_calls();
