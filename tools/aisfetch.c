@@ -313,6 +313,9 @@ int main(int argc, char **argv)
    * starts elsewhere */
   if (offset > 0)
     o.first_bytes = -1;
+  /* nor is readahead from 0 before the range is set (its ranges past the
+   * stop would be aborted) */
+  o.start_idle = offset > 0 || length != UINT64_MAX;
   aisfetch_reader *r = NULL;
   aisfetch_errkind k = aisfetch_open(&o, &r, &e);
   if (k) {
