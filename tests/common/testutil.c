@@ -26,7 +26,7 @@ int tu_finish(const char *name)
   return 0;
 }
 
-static void sleep_ms(int ms)
+void tu_sleep_ms(int ms)
 {
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -111,7 +111,7 @@ void tu_emu_start(tu_emu *e, const char *const *args)
       fprintf(stderr, "the emulator exited before it was ready\n");
       exit(1);
     }
-    sleep_ms(10);
+    tu_sleep_ms(10);
   }
   fprintf(stderr, "the emulator was not ready within 10 s\n");
   kill(e->pid, SIGKILL);
@@ -129,7 +129,7 @@ void tu_emu_stop(tu_emu *e)
       e->pid = 0;
       break;
     }
-    sleep_ms(10);
+    tu_sleep_ms(10);
   }
   if (e->pid > 0) {
     kill(e->pid, SIGKILL);
@@ -294,6 +294,16 @@ void tu_emu_shape(tu_emu *e, int rtt_ms, long rate)
   snprintf(url, sizeof url, "%s/_emu/config", e->url);
   snprintf(body, sizeof body, "{\"rtt_ms\": %d, \"rate\": %ld}", rtt_ms, rate);
   REQUIRE(tu_http("POST", url, body, strlen(body), out, sizeof out) == 200);
+}
+
+long tu_emu_stat_wait(tu_emu *e, const char *node, const char *field, long at_least, int ms)
+{
+  long v = tu_emu_stat(e, node, field);
+  for (int t = 0; t < ms / 10 && v < at_least; t++) {
+    tu_sleep_ms(10);
+    v = tu_emu_stat(e, node, field);
+  }
+  return v;
 }
 
 /* Sums "field" over the objects of "node" ("proxy" or "targets") in the stats
@@ -490,7 +500,7 @@ int tu_wait_no_children(int ms)
 {
   int n = tu_count_children();
   for (int i = 0; i < ms / 10 && n > 0; i++) {
-    sleep_ms(10);
+    tu_sleep_ms(10);
     n = tu_count_children();
   }
   return n;

@@ -53,6 +53,7 @@ extern int tu_failures;
   } while (0)
 
 int tu_finish(const char *name);
+void tu_sleep_ms(int ms);
 
 typedef struct {
   pid_t pid;
@@ -84,6 +85,8 @@ void tu_emu_post(tu_emu *e, const char *path);
 void tu_emu_shape(tu_emu *e, int rtt_ms, long rate);
 /* a counter from GET /_emu/stats, e.g. ("targets", -1, "GET") sums targets */
 long tu_emu_stat(tu_emu *e, const char *node, const char *field);
+/* the same, polled until it is at least at_least or ms have passed */
+long tu_emu_stat_wait(tu_emu *e, const char *node, const char *field, long at_least, int ms);
 
 /* The emulator's generated content of object seed S at [off, off+len). */
 void tu_gen(uint64_t seed, uint64_t off, void *buf, size_t len);

@@ -343,6 +343,23 @@ static void test_moved_and_down(void)
   }
 }
 
+/* Our workers, children of our helper (the zygote), once there are want of
+ * them (up to 10 s): their count, their pids in wk, the helper's in *zyg (0
+ * unless there is one). */
+static int zygote_workers(int want, pid_t *zyg, pid_t *wk, int max)
+{
+  int nw = 0;
+  *zyg = 0;
+  for (int t = 0; t < 1000 && nw < want; t++) {
+    tu_sleep_ms(10);
+    pid_t z[4];
+    int nz = tu_list_children(getpid(), z, 4);
+    *zyg = nz == 1 ? z[0] : 0;
+    nw = nz == 1 ? tu_list_children(z[0], wk, max) : 0;
+  }
+  return nw;
+}
+
 /* A worker process killed in the middle of a range is replaced and the range
  * fetched again. */
 static void test_worker_killed(void)
@@ -360,22 +377,16 @@ static void test_worker_killed(void)
   REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
   /* kill two of our workers, children of our helper (the zygote), once all
    * four are forked (the slow answers keep them busy) */
-  pid_t zyg[4], wk[64];
-  int nz = 0, nw = 0;
-  for (int t = 0; t < 1000 && nw < 4; t++) {
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-    nz = tu_list_children(getpid(), zyg, 4);
-    nw = nz == 1 ? tu_list_children(zyg[0], wk, 64) : 0;
-  }
-  CHECK(nz == 1);
+  pid_t zyg, wk[64];
+  int nw = zygote_workers(4, &zyg, wk, 64);
+  CHECK(zyg != 0);
   CHECKF(nw == 4, "%d workers", nw);
   int killed = 0;
   for (int i = 0; i < nw && i < 2; i++)
     killed += kill(wk[i], SIGKILL) == 0;
   /* and the helper itself: a new one is started for the respawns */
-  if (nz == 1)
-    kill(zyg[0], SIGKILL);
+  if (zyg)
+    kill(zyg, SIGKILL);
   CHECK(killed == 2);
   tu_emu_clear_faults(&emu);
   uint64_t off = 0;
@@ -442,17 +453,12 @@ static void test_held_piece_dead_worker(void)
              held.len < cs, "%s", e.message);
   /* both workers forked, and the range of chunk 1 failed: its two tries
    * answered 404 (and a moment for the reader to take the answer) */
-  pid_t zyg[4], wk[16];
-  int nz = 0, nw = 0;
-  for (int t = 0; t < 1000 && (nw < 2 || tu_emu_fault_fired(&emu, nf) < 2); t++) {
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-    nz = tu_list_children(getpid(), zyg, 4);
-    nw = nz == 1 ? tu_list_children(zyg[0], wk, 16) : 0;
-  }
+  for (int t = 0; t < 1000 && tu_emu_fault_fired(&emu, nf) < 2; t++)
+    tu_sleep_ms(10);
   CHECKF(tu_emu_fault_fired(&emu, nf) >= 2, "chunk 1 asked %ld times", tu_emu_fault_fired(&emu, nf));
-  struct timespec ts = {0, 100000000};
-  nanosleep(&ts, NULL);
+  tu_sleep_ms(100);
+  pid_t zyg, wk[16];
+  int nw = zygote_workers(2, &zyg, wk, 16);
   CHECKF(nw == 2, "%d workers", nw);
   for (int i = 0; i < nw; i++)
     kill(wk[i], SIGKILL);
@@ -460,10 +466,8 @@ static void test_held_piece_dead_worker(void)
   atomic_init(&t.done, 0);
   pthread_t th;
   REQUIRE(pthread_create(&th, NULL, next_in_thread, &t) == 0);
-  for (int i = 0; i < 500 && !atomic_load(&t.done); i++) {
-    struct timespec tick = {0, 10000000};
-    nanosleep(&tick, NULL);
-  }
+  for (int i = 0; i < 500 && !atomic_load(&t.done); i++)
+    tu_sleep_ms(10);
   CHECKF(atomic_load(&t.done), "next() still blocked 5 s after the workers died");
   if (!atomic_load(&t.done))
     aisfetch_cancel(r);

@@ -413,8 +413,7 @@ static void test_hold_first_bytes(int mode)
     aisfetch_stats st;
     aisfetch_stats_get(r, &st);
     for (int t = 0; t < 1000 && st.ranges < 1; t++) {
-      struct timespec ts = {0, 10000000};
-      nanosleep(&ts, NULL);
+      tu_sleep_ms(10);
       aisfetch_stats_get(r, &st);
     }
     CHECKF(st.ranges >= 1, "the rest of chunk 0 did not come (slots %u, mode %d)", slots[i], mode);
@@ -445,19 +444,14 @@ static void test_start_idle(int mode)
     g_start_idle = 0;
     if (!r)
       continue;
-    long gets = tu_emu_stat(&emu, "targets", "GET");
+    long gets;
     if (idle) {
       /* time for the workers to start and ask, were they told to */
-      struct timespec ts = {0, 300000000};
-      nanosleep(&ts, NULL);
+      tu_sleep_ms(300);
       gets = tu_emu_stat(&emu, "targets", "GET");
       CHECKF(gets == 1, "opened idle (mode %d): %ld GETs before the first seek", mode, gets);
     } else {
-      for (int t = 0; t < 500 && gets <= 1; t++) {
-        struct timespec ts = {0, 10000000};
-        nanosleep(&ts, NULL);
-        gets = tu_emu_stat(&emu, "targets", "GET");
-      }
+      gets = tu_emu_stat_wait(&emu, "targets", "GET", 2, 5000);
       CHECKF(gets > 1, "opened as usual (mode %d): no readahead", mode);
     }
     aisfetch_error e;
@@ -504,8 +498,7 @@ static void *seek_and_next(void *arg)
       aisfetch_release(o->r, &c);
     }
     o->calls++;
-    struct timespec ts = {0, 2000000};
-    nanosleep(&ts, NULL);
+    tu_sleep_ms(2);
   }
   return NULL;
 }
@@ -685,12 +678,7 @@ static void test_first_bytes(int mode)
      * most the part of the open's GET that came after the open stopped
      * waiting (the emulator counts the bytes of an answer when it ends,
      * and the slow answer to that GET ends at its next piece) */
-    long sent = tu_emu_stat(&emu, "targets", "bytes");
-    for (int t = 0; t < 300 && sent < (long)size; t++) {
-      struct timespec ts = {0, 10000000};
-      nanosleep(&ts, NULL);
-      sent = tu_emu_stat(&emu, "targets", "bytes");
-    }
+    long sent = tu_emu_stat_wait(&emu, "targets", "bytes", (long)size, 3000);
     CHECKF(sent >= (long)size && sent <= (long)size + (long)(256 * KiB) - used,
            "the targets sent %ld bytes of %llu, %ld used from the open's GET", sent,
            (unsigned long long)size, used);
@@ -760,8 +748,7 @@ struct canceller {
 static void *cancel_later(void *arg)
 {
   struct canceller *c = arg;
-  struct timespec ts = {0, (long)c->ms * 1000000L};
-  nanosleep(&ts, NULL);
+  tu_sleep_ms(c->ms);
   aisfetch_cancel(c->r);
   return NULL;
 }
