@@ -481,8 +481,8 @@ gst_ais_src_class_init (GstAisSrcClass * klass)
    * `redirects`, `respawns` of dead workers, `restarts` of the window
    * (seeks and far reads), `hedges` (second requests for a range that lagged
    * far behind its peers), `evictions` (ranges read ahead that were dropped
-   * to make room for a nearer one, and fetched again), `elapsed` seconds since the object was opened,
-   * `throughput` in bytes per second (bytes / elapsed), `num-workers`,
+   * to make room for a nearer one, and fetched again), `elapsed` seconds
+   * since the object was opened, `throughput` in bytes per second (bytes / elapsed), `num-workers`,
    * `worker-busy` (an array of seconds each worker spent on ranges),
    * `chunk-size`, `slots`, and the chunks handed downstream
    * `chunks-wrapped` (without a copy) and `chunks-copied`.
@@ -1227,9 +1227,9 @@ gst_ais_src_start (GstBaseSrc * bsrc)
 
 /* An open in progress: a forward seek in bytes waits, and the opener hands
  * it to start_complete() as its first seek (basesrc would perform it at
- * once, without a reader to seek); others are refused as before.  Seeks come to the
- * element (send_event) and through the pad (from the sinks, when sent to
- * the pipeline). */
+ * once, without a reader to seek); others are refused as before.  Seeks
+ * come to the element (send_event) and through the pad (from the sinks,
+ * when sent to the pipeline). */
 static gboolean
 gst_ais_src_queue_seek (GstAisSrc * src, GstEvent * event)
 {

@@ -1285,7 +1285,6 @@ GST_START_TEST (test_stop_during_stalled_open)
     GstElement *pipeline = gst_parse_launch (desc, NULL);
     GstStateChangeReturn r;
     gint64 t0;
-
     GstBus *bus;
     gint errors = 0;
 
