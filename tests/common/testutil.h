@@ -11,20 +11,34 @@
 
 extern int tu_failures;
 
+/* 1 in a build with AddressSanitizer (TU_ASAN) or ThreadSanitizer (TU_TSAN):
+ * GCC says so with __SANITIZE_*__, clang with __has_feature */
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define TU_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TU_TSAN 1
+#endif
+#endif
+#ifndef TU_TSAN
+#define TU_TSAN 0
+#endif
+
 /* Wall-time bounds of the tests are multiplied by this: a sanitizer build
  * runs several times slower, and each process it starts pays for its
  * sanitizer's setup and exit-time checks.  The bounds stay far below what
  * the bug each one catches would take. */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define TU_SLOWDOWN 10
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define TU_SLOWDOWN 10
-#endif
-#endif
-#ifndef TU_SLOWDOWN
-#define TU_SLOWDOWN 1
-#endif
+#define TU_SLOWDOWN (TU_ASAN || TU_TSAN ? 10 : 1)
 
 #define CHECK(cond)                                                                        \
   do {                                                                                     \

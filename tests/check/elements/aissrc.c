@@ -1413,7 +1413,7 @@ GST_START_TEST (test_failed_opens_repeated)
     if (i == 4)
       vm0 = vm_size_kb ();
   }
-#ifdef __SANITIZE_ADDRESS__
+#if TU_ASAN
   (void) vm0;                   /* AddressSanitizer's own mappings come and go */
 #else
   /* 20 leaked stacks would be 160 MB */
