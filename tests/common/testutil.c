@@ -496,6 +496,27 @@ int tu_count_workers_of(pid_t me)
   return n;
 }
 
+int tu_zygote_workers(int want, int ms, pid_t *zyg, pid_t *wk, int max)
+{
+  int nw = 0;
+  *zyg = 0;
+  for (int t = 0; t < ms / 10 && nw < want; t++) {
+    tu_sleep_ms(10);
+    pid_t z[4];
+    int nz = tu_list_children(getpid(), z, 4);
+    *zyg = nz == 1 ? z[0] : 0;
+    nw = nz == 1 ? tu_list_children(z[0], wk, max) : 0;
+  }
+  return nw;
+}
+
+double tu_now_s(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 int tu_wait_no_children(int ms)
 {
   int n = tu_count_children();

@@ -68,6 +68,7 @@ extern int tu_failures;
 
 int tu_finish(const char *name);
 void tu_sleep_ms(int ms);
+double tu_now_s(void); /* monotonic */
 
 typedef struct {
   pid_t pid;
@@ -114,6 +115,10 @@ int tu_count_children_of(pid_t parent);
 int tu_list_children(pid_t parent, pid_t *out, int max);
 /* workers: the children of the zygotes of parent */
 int tu_count_workers_of(pid_t parent); /* aisfetch-worker children of this process */
+/* this process's workers, children of its one helper (the zygote), once
+ * there are want of them (up to ms): their count, their pids in wk, the
+ * helper's in *zyg (0 unless there is exactly one) */
+int tu_zygote_workers(int want, int ms, pid_t *zyg, pid_t *wk, int max);
 /* waits up to ms for no children; returns the count left */
 int tu_wait_no_children(int ms);
 char *tu_mkdtemp(void);

@@ -20,13 +20,6 @@ static unsigned g_workers = 4;
 static uint64_t g_size = SIZE; /* what read_obj expects */
 static long g_first_bytes = 0;  /* the open's GET of the first bytes (-1: none) */
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Reads the whole object; returns the error kind (OK when every byte was right). */
 static aisfetch_errkind read_obj(const char *obj, uint64_t seed, unsigned retries, long stall_ms,
                                  aisfetch_worker_mode mode, aisfetch_error *e,
@@ -161,9 +154,9 @@ static void test_fault_cases(void)
              "{\"bucket\":\"f\",\"object\":\"%s\",\"offset\":%zu,\"count\":-1,%s}", fc->name,
              2 * CS, fc->fault);
     tu_emu_fault(&emu, json);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     aisfetch_errkind k = read_obj(fc->name, 100 + i, 2, 400, AISFETCH_WORKER_PROCESS, &e, NULL);
-    double dt = now_s() - t0;
+    double dt = tu_now_s() - t0;
     CHECKF(k == fc->persistent, "%s always: kind %s (%s)", fc->name, aisfetch_errkind_name(k),
            e.message);
     CHECKF(strstr(e.message, fc->msg) != NULL, "%s always: message '%s'", fc->name, e.message);
@@ -186,9 +179,9 @@ static void test_fault_cases_first_bytes(void)
     snprintf(name, sizeof name, "first-%s", fc->name);
     for (int mode = 0; mode < 2; mode++) {
       aisfetch_stats st;
-      double t0 = now_s();
+      double t0 = tu_now_s();
       fault_once(fc, name, 300 + i, 0, mode, &st);
-      double dt = now_s() - t0;
+      double dt = tu_now_s() - t0;
       /* a hedge (a range that lagged on a busy machine), or a range it
        * evicted, fetches a chunk twice */
       CHECKF(st.retries == 0 && st.bytes >= SIZE &&
@@ -210,9 +203,9 @@ static void test_fault_cases_first_bytes(void)
   tu_emu_fault(&emu, "{\"bucket\":\"f\",\"object\":\"first-small\",\"offset\":0,"
                      "\"kind\":\"stall\",\"seconds\":20,\"after_bytes\":-1}");
   aisfetch_error e;
-  double t0 = now_s();
+  double t0 = tu_now_s();
   aisfetch_errkind k = read_obj("first-small", 399, 5, 0, AISFETCH_WORKER_PROCESS, &e, NULL);
-  double dt = now_s() - t0;
+  double dt = tu_now_s() - t0;
   CHECKF(k == AISFETCH_OK, "small object, first bytes stalled: %s", e.message);
   CHECKF(dt < 4, "small object, first bytes stalled: took %.1f s", dt);
   tu_emu_clear_faults(&emu);
@@ -236,11 +229,11 @@ static void test_slow_and_retry_after(void)
            "{\"bucket\":\"f\",\"object\":\"ra\",\"offset\":%zu,\"kind\":\"status\",\"code\":503,"
            "\"retry_after\":1}", CS);
   tu_emu_fault(&emu, json);
-  double t0 = now_s();
+  double t0 = tu_now_s();
   g_workers = 1; /* no hedge can overtake the wait */
   CHECKF(read_obj("ra", 8, 5, 5000, AISFETCH_WORKER_THREAD, &e, &st) == AISFETCH_OK, "%s", e.message);
   g_workers = 4;
-  CHECKF(now_s() - t0 >= 0.95, "Retry-After not honoured: %.2f s", now_s() - t0);
+  CHECKF(tu_now_s() - t0 >= 0.95, "Retry-After not honoured: %.2f s", tu_now_s() - t0);
   tu_emu_clear_faults(&emu);
 
   /* a 404 from the proxy at HEAD is final, a 503 at HEAD is retried */
@@ -343,23 +336,6 @@ static void test_moved_and_down(void)
   }
 }
 
-/* Our workers, children of our helper (the zygote), once there are want of
- * them (up to 10 s): their count, their pids in wk, the helper's in *zyg (0
- * unless there is one). */
-static int zygote_workers(int want, pid_t *zyg, pid_t *wk, int max)
-{
-  int nw = 0;
-  *zyg = 0;
-  for (int t = 0; t < 1000 && nw < want; t++) {
-    tu_sleep_ms(10);
-    pid_t z[4];
-    int nz = tu_list_children(getpid(), z, 4);
-    *zyg = nz == 1 ? z[0] : 0;
-    nw = nz == 1 ? tu_list_children(z[0], wk, max) : 0;
-  }
-  return nw;
-}
-
 /* A worker process killed in the middle of a range is replaced and the range
  * fetched again. */
 static void test_worker_killed(void)
@@ -378,7 +354,7 @@ static void test_worker_killed(void)
   /* kill two of our workers, children of our helper (the zygote), once all
    * four are forked (the slow answers keep them busy) */
   pid_t zyg, wk[64];
-  int nw = zygote_workers(4, &zyg, wk, 64);
+  int nw = tu_zygote_workers(4, 10000, &zyg, wk, 64);
   CHECK(zyg != 0);
   CHECKF(nw == 4, "%d workers", nw);
   int killed = 0;
@@ -458,7 +434,7 @@ static void test_held_piece_dead_worker(void)
   CHECKF(tu_emu_fault_fired(&emu, nf) >= 2, "chunk 1 asked %ld times", tu_emu_fault_fired(&emu, nf));
   tu_sleep_ms(100);
   pid_t zyg, wk[16];
-  int nw = zygote_workers(2, &zyg, wk, 16);
+  int nw = tu_zygote_workers(2, 10000, &zyg, wk, 16);
   CHECKF(nw == 2, "%d workers", nw);
   for (int i = 0; i < nw; i++)
     kill(wk[i], SIGKILL);
@@ -498,10 +474,10 @@ static void test_straggler(void)
     tu_emu_fault(&emu, json);
     aisfetch_error e;
     aisfetch_stats st;
-    double t0 = now_s();
+    double t0 = tu_now_s();
     CHECKF(read_obj("straggler", 13, 5, 20000, (aisfetch_worker_mode)mode, &e, &st) == AISFETCH_OK,
            "%s", e.message);
-    double dt = now_s() - t0;
+    double dt = tu_now_s() - t0;
     CHECKF(st.hedges >= 1, "no hedge (mode %d)", mode);
     CHECKF(dt < 3.0, "the reader waited for the straggler: %.2f s", dt);
     tu_emu_clear_faults(&emu);

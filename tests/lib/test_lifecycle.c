@@ -154,13 +154,6 @@ static void test_many_readers(void)
   CHECKF(tu_count_fds() == fds0, "fds %d -> %d", fds0, tu_count_fds());
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* gone, or a zombie nobody has reaped yet */
 static int gone(pid_t pid)
 {
@@ -194,14 +187,8 @@ static void test_fork_without_exec(void)
   aisfetch_chunk c;
   CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len > 0);
   aisfetch_release(r, &c);
-  pid_t zyg[4], wk[16];
-  int nw = 0;
-  for (int i = 0; i < 200 && nw < 4; i++) {
-    int nz = tu_list_children(getpid(), zyg, 4);
-    nw = nz == 1 ? tu_list_children(zyg[0], wk, 16) : 0;
-    struct timespec ts = {0, 10000000};
-    nanosleep(&ts, NULL);
-  }
+  pid_t zyg, wk[16];
+  int nw = tu_zygote_workers(4, 2000, &zyg, wk, 16);
   CHECKF(nw == 4, "%d workers", nw);
   pid_t kid = fork();
   REQUIRE(kid >= 0);
@@ -210,9 +197,9 @@ static void test_fork_without_exec(void)
     nanosleep(&ts, NULL);
     _exit(0);
   }
-  double t0 = now_s();
+  double t0 = tu_now_s();
   aisfetch_close(r);
-  double dt = now_s() - t0;
+  double dt = tu_now_s() - t0;
   CHECKF(dt < 1.0, "close took %.2f s with a forked child holding the sockets", dt);
   int alive = 0;
   for (int i = 0; i < nw; i++)

@@ -753,13 +753,6 @@ static void *cancel_later(void *arg)
   return NULL;
 }
 
-static double now_s(void)
-{
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void test_cancel(void)
 {
   tu_emu_gen(&emu, "b", "stall", 256 * KiB, 6, NULL);
@@ -772,20 +765,20 @@ static void test_cancel(void)
     struct canceller c = {r, 150};
     pthread_t t;
     pthread_create(&t, NULL, cancel_later, &c);
-    double t0 = now_s();
+    double t0 = tu_now_s();
     aisfetch_chunk ch;
     aisfetch_error e;
     CHECK(aisfetch_next(r, &ch, &e) == AISFETCH_E_CANCELLED);
-    double dt = now_s() - t0;
+    double dt = tu_now_s() - t0;
     CHECKF(dt < 1.0, "cancel took %.3f s", dt);
     pthread_join(t, NULL);
     /* stays cancelled until cleared */
     CHECK(aisfetch_next(r, &ch, &e) == AISFETCH_E_CANCELLED);
     aisfetch_cancel_clear(r);
     /* close in the middle of stalled ranges is quick and leaves nothing */
-    t0 = now_s();
+    t0 = tu_now_s();
     aisfetch_close(r);
-    dt = now_s() - t0;
+    dt = tu_now_s() - t0;
     CHECKF(dt < 1.0, "close took %.3f s", dt);
     CHECK(tu_count_children() == 0);
   }
@@ -797,7 +790,7 @@ static double g_cancel_at;
 static int cancel_after(void *ud)
 {
   (void)ud;
-  return now_s() >= g_cancel_at;
+  return tu_now_s() >= g_cancel_at;
 }
 
 /* An open stuck on a HEAD that never answers gives up when asked to. */
@@ -812,12 +805,12 @@ static void test_cancel_open(void)
   o.uri = "ais://b/headstall";
   o.endpoint = emu.url;
   o.open_cancelled = cancel_after;
-  double t0 = now_s();
+  double t0 = tu_now_s();
   g_cancel_at = t0 + 0.15;
   aisfetch_reader *r = NULL;
   aisfetch_error e;
   CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_CANCELLED && !r);
-  double dt = now_s() - t0;
+  double dt = tu_now_s() - t0;
   CHECKF(dt >= 0.15 && dt < 1.0, "open gave up after %.3f s", dt);
   tu_emu_clear_faults(&emu);
 }
