@@ -137,22 +137,27 @@ typedef struct {
   int64_t stall_timeout_ms;
   uint32_t retries;
   int32_t skip_verify;
-  uint64_t ring_size;
+  uint64_t stride;     /* bytes from one slot to the next */
+  uint32_t nslots;
+  uint32_t nfiles;     /* memfds attached (SCM_RIGHTS): slot s is in file s % nfiles */
   uint64_t object_size;
   /* then NUL-separated strings: proxy_url, ca_file, user_agent, version, cksum_type,
      cksum_value, etag, have flags ("vce" subset), header lines... */
 } aisf_msg_config;
 
-/* a JOB's flags: PROGRESS asks for PROGRESS messages (someone waits on the
- * range's first bytes); MAP says the worker has not written this slot yet */
+/* a JOB's flag: PROGRESS asks for PROGRESS messages (someone waits on the
+ * range's first bytes) */
 #define AISF_JOB_PROGRESS 1u
-#define AISF_JOB_MAP 2u
+
+/* The ring is one memfd per slot up to this many; beyond, slot s lives in
+ * file s % AISF_RING_FILES at (s / AISF_RING_FILES) x stride. */
+#define AISF_RING_FILES 64
 
 typedef struct {
   uint32_t type;
   uint32_t flags;
   uint64_t job_id;
-  uint64_t slot_off;
+  uint64_t slot_off;    /* slot x stride + where in the slot the range starts */
   uint64_t start;
   uint64_t len;
   char url[AISF_URL_MAX]; /* "" -> the proxy URL */
@@ -200,9 +205,10 @@ typedef struct {
   int32_t pid;
 } aisf_msg_zygote;
 
-/* The worker loop: reads CONFIG then JOBs (at most two at a time, the second
- * only after a NEAR) from ctrl_fd, writes RESULTs; returns when ctrl_fd
- * reaches EOF.  The same code for processes and threads. */
-int aisf_worker_run(int ctrl_fd, int ring_fd);
+/* The worker loop: reads CONFIG (with the ring's memfds) then JOBs (at most
+ * two at a time, the second only after a NEAR) from ctrl_fd, writes RESULTs;
+ * returns when ctrl_fd reaches EOF.  The same code for processes and
+ * threads. */
+int aisf_worker_run(int ctrl_fd);
 
 #endif

@@ -53,7 +53,6 @@ typedef struct {
   int hedge;          /* a second fetch of a chunk another slot is fetching too */
   uint64_t avail;     /* FETCHING, PARTIAL: the first bytes known written */
   uint64_t base;      /* bytes of the chunk in before its range was sent */
-  int writer;         /* the worker that fetched into it last; -1: none */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
@@ -72,7 +71,6 @@ typedef struct {
   int fd;             /* parent's end of the control socket; -1 while dead */
   wjob_t job[2];      /* the second only after the worker said NEAR of the first */
   uint64_t near_id;   /* the job the worker said NEAR of */
-  uint64_t touched[AISFETCH_MAX_SLOTS / 64]; /* slots it has written (mapped in) */
   uint64_t busy_ns;
   uint64_t respawn_at;
 } worker_t;
@@ -91,7 +89,8 @@ struct aisfetch_reader {
   uint64_t nchunks;
   unsigned nworkers, nslots;
   size_t stride;
-  int ring_fd;
+  int ring_fd[AISF_RING_FILES];   /* slot s is in ring_fd[s % nfiles] */
+  unsigned nfiles;
   uint8_t *ring;
   size_t ring_size;
   char *config;
@@ -149,19 +148,17 @@ static void wake(aisfetch_reader *r)
 
 static void *worker_thread(void *arg)
 {
-  int *fds = arg;
-  int ctrl = fds[0], ring = fds[1];
-  free(fds);
+  int ctrl = (int)(intptr_t)arg;
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
-  aisf_worker_run(ctrl, ring);
+  aisf_worker_run(ctrl);
   close(ctrl);
   return NULL;
 }
 
-/* Starts the zygote: the helper with its control socket on fd 3 and the
- * ring on fd 4, every other descriptor closed. */
+/* Starts the zygote: the helper with its control socket on fd 3, every other
+ * descriptor closed. */
 static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
 {
   int sv[2];
@@ -172,7 +169,6 @@ static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
   /* move ours out of the way first so that dup2 never meets an fd equal
    * to its target */
   int cfd = fcntl(sv[1], F_DUPFD_CLOEXEC, 10);
-  int rfd = fcntl(r->ring_fd, F_DUPFD_CLOEXEC, 10);
   posix_spawn_file_actions_t fa;
   posix_spawnattr_t at;
   posix_spawn_file_actions_init(&fa);
@@ -185,13 +181,11 @@ static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
   posix_spawnattr_setsigmask(&at, &none);
   posix_spawnattr_setsigdefault(&at, &all);
   posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  int e = cfd < 0 || rfd < 0 ? errno : 0;
+  int e = cfd < 0 ? errno : 0;
   if (!e)
     e = posix_spawn_file_actions_adddup2(&fa, cfd, 3);
   if (!e)
-    e = posix_spawn_file_actions_adddup2(&fa, rfd, 4);
-  if (!e)
-    e = posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+    e = posix_spawn_file_actions_addclosefrom_np(&fa, 4);
   char *argv[] = {r->worker_path, (char *)"--aisfetch-worker", NULL};
   pid_t pid = 0;
   if (!e)
@@ -200,8 +194,6 @@ static int start_zygote(aisfetch_reader *r, aisfetch_error *err)
   posix_spawnattr_destroy(&at);
   if (cfd >= 0)
     close(cfd);
-  if (rfd >= 0)
-    close(rfd);
   close(sv[1]);
   if (e) {
     close(sv[0]);
@@ -287,6 +279,28 @@ static pid_t zygote_fork(aisfetch_reader *r, int fd, int *e)
   return ans.pid;
 }
 
+/* A new worker's CONFIG, with the ring's memfds attached */
+static ssize_t send_config(const aisfetch_reader *r, int fd)
+{
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(AISF_RING_FILES * sizeof(int))];
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct iovec iov = {.iov_base = r->config, .iov_len = r->config_len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                      .msg_controllen = CMSG_SPACE(r->nfiles * sizeof(int))};
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(r->nfiles * sizeof(int));
+  memcpy(CMSG_DATA(c), r->ring_fd, r->nfiles * sizeof(int));
+  ssize_t n;
+  while ((n = sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n;
+}
+
 static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
 {
   int sv[2];
@@ -295,16 +309,8 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
     return -1;
   }
   if (r->mode == AISFETCH_WORKER_THREAD) {
-    int *fds = malloc(2 * sizeof *fds);
-    if (!fds) {
-      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "out of memory");
-      goto fail;
-    }
-    fds[0] = sv[1];
-    fds[1] = r->ring_fd;
-    int e = pthread_create(&w->thr, NULL, worker_thread, fds);
+    int e = pthread_create(&w->thr, NULL, worker_thread, (void *)(intptr_t)sv[1]);
     if (e) {
-      free(fds);
       aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "pthread_create: %s", strerror(e));
       goto fail;
     }
@@ -333,9 +339,8 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
   }
   w->fd = sv[0];
   memset(w->job, 0, sizeof w->job);
-  memset(w->touched, 0, sizeof w->touched);
   w->near_id = 0;
-  if (send(w->fd, r->config, r->config_len, MSG_NOSIGNAL) != (ssize_t)r->config_len) {
+  if (send_config(r, w->fd) != (ssize_t)r->config_len) {
     aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot configure a worker: %s", strerror(errno));
     return -1; /* the dispatcher will see it dead */
   }
@@ -474,12 +479,6 @@ static void worker_died(aisfetch_reader *r, unsigned i)
   w->respawn_at = aisf_now_ns() + delay;
 }
 
-/* worker w has written slot s (so has it mapped in) */
-static int wrote(const worker_t *w, unsigned s)
-{
-  return w->touched[s / 64] >> (s % 64) & 1;
-}
-
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
@@ -502,8 +501,6 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   /* the chunk at the position: the caller waits on its first bytes */
   if (c == r->pos / r->cs)
     job.flags = AISF_JOB_PROGRESS;
-  if (!wrote(w, si))
-    job.flags |= AISF_JOB_MAP;
   aisf_strlcpy(job.url, r->target_url, sizeof job.url);
   s->state = SLOT_FETCHING;
   s->chunk = c;
@@ -512,8 +509,6 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   s->hedge = hedge;
   s->avail = base;
   s->base = base;
-  w->touched[si / 64] |= 1ull << (si % 64);
-  s->writer = (int)wi;
   wj->active = 1;
   wj->abort_sent = 0;
   wj->id = job.job_id;
@@ -530,58 +525,27 @@ static int reusable(const aisfetch_reader *r, unsigned s)
          (sl->state == SLOT_FREE || !keep(r, sl->chunk));
 }
 
-/* A slot for worker w's next range; -1 if none, -2 if one is spared (below).
- * A worker first takes a slot it has written before (each worker maps the
- * whole ring, and mapping a slot in costs about 1/3 ms per MiB for every
- * worker that writes it): a free one, else the one whose chunk is done with
- * and farthest from the position.  Then a free slot, the slots s with
- * s % workers == w first; then another done-with slot.  With spare set, a
- * slot another worker wrote last waits for that worker while it is busy. */
-static int pick_slot(const aisfetch_reader *r, unsigned w, int spare)
+/* A slot for worker w's next range, or -1: a free one (the slots s with
+ * s % workers == w first), else the one whose chunk is done with and farthest
+ * from the position.  (Workers write with pwrite(), so which worker wrote a
+ * slot before costs nothing.) */
+static int pick_slot(const aisfetch_reader *r, unsigned w)
 {
-  int own = -1, free_mine = -1, free_any = -1, other = -1, spared = 0;
+  int free_any = -1, other = -1;
   for (unsigned s = 0; s < r->nslots; s++) {
     const slot_t *sl = &r->slots[s];
     if (!reusable(r, s))
       continue;
-    if (wrote(&r->wk[w], s)) {
-      if (sl->state == SLOT_FREE)
-        return (int)s;
-      if (own < 0 || distance(r, sl->chunk) > distance(r, r->slots[own].chunk))
-        own = (int)s;
-      continue;
-    }
-    if (spare && sl->writer >= 0 && r->wk[sl->writer].fd >= 0 && njobs(&r->wk[sl->writer])) {
-      spared = 1;
-      continue;
-    }
     if (sl->state == SLOT_FREE) {
-      if (s % r->nworkers == w && free_mine < 0)
-        free_mine = (int)s;
+      if (s % r->nworkers == w)
+        return (int)s;
       if (free_any < 0)
         free_any = (int)s;
     } else if (other < 0 || distance(r, sl->chunk) > distance(r, r->slots[other].chunk)) {
       other = (int)s;
     }
   }
-  if (own >= 0)
-    return own;
-  if (free_mine >= 0)
-    return free_mine;
-  if (free_any >= 0)
-    return free_any;
-  if (other >= 0)
-    return other;
-  return spared ? -2 : -1;
-}
-
-/* worker w has written before a slot that pick_slot may give it now */
-static int own_free_slot(const aisfetch_reader *r, unsigned w)
-{
-  for (unsigned s = 0; s < r->nslots; s++)
-    if (wrote(&r->wk[w], s) && reusable(r, s))
-      return 1;
-  return 0;
+  return free_any >= 0 ? free_any : other;
 }
 
 /* a slot with the first bytes of a chunk still wanted, the rest unfetched
@@ -672,20 +636,8 @@ static void schedule(aisfetch_reader *r)
   if (r->has_fatal)
     return;
   uint64_t c = r->pos / r->cs, end = window_end(r);
-  /* With enough chunks ready ahead of the caller, a free slot waits for
-   * the busy worker that wrote it last rather than go to an idle one:
-   * each slot a worker writes for the first time costs it about 1/3 ms per
-   * MiB to map in, and the read is then limited by the caller, not by the
-   * workers. */
-  unsigned ready = 0;
-  for (unsigned k = 0; k < r->nslots; k++)
-    ready += r->slots[k].state == SLOT_READY && r->slots[k].chunk >= c;
-  int spare = ready >= 2 && 2 * ready >= r->nworkers;
-  /* workers with a free slot they wrote before go first: another worker
-   * would have to map that slot in as well */
-  for (unsigned pass = 0; pass < 2; pass++)
   for (unsigned i = 0; i < r->nworkers; i++) {
-    if (!can_take(&r->wk[i]) || (pass == 0 && !own_free_slot(r, i)))
+    if (!can_take(&r->wk[i]))
       continue;
     int ps = partial_slot(r);
     if (ps >= 0) {
@@ -701,10 +653,7 @@ static void schedule(aisfetch_reader *r)
         return;
       h = c;
     }
-    /* hedges and the chunk at the position never wait */
-    int best = pick_slot(r, i, spare && !hedge && h != r->pos / r->cs);
-    if (best == -2)
-      continue;
+    int best = pick_slot(r, i);
     if (best < 0) {
       best = evict_beyond(r, h);
       if (best < 0)
@@ -982,7 +931,9 @@ static int build_config(aisfetch_reader *r)
   c.stall_timeout_ms = r->http.stall_timeout_ms;
   c.retries = r->http.retries;
   c.skip_verify = r->http.skip_verify;
-  c.ring_size = r->ring_size;
+  c.stride = r->stride;
+  c.nslots = r->nslots;
+  c.nfiles = r->nfiles;
   c.object_size = r->size;
   memcpy(r->config, &c, sizeof c);
   size_t pos = sizeof c;
@@ -1029,6 +980,31 @@ static aisfetch_errkind check_options(const aisfetch_options *o, aisfetch_error 
   return AISFETCH_OK;
 }
 
+/* The ring: its memfds (one per slot, up to AISF_RING_FILES), mapped
+ * read-only slot by slot into one contiguous range, slot s at s x stride. */
+static aisfetch_errkind make_ring(aisfetch_reader *r, aisfetch_error *err)
+{
+  r->nfiles = r->nslots < AISF_RING_FILES ? r->nslots : AISF_RING_FILES;
+  size_t per = (r->nslots + r->nfiles - 1) / r->nfiles;
+  for (unsigned i = 0; i < r->nfiles; i++) {
+    r->ring_fd[i] = memfd_create("aisfetch-ring", MFD_CLOEXEC);
+    if (r->ring_fd[i] < 0 || ftruncate(r->ring_fd[i], (off_t)(per * r->stride)) < 0)
+      return aisf_fail(err, AISFETCH_E_SYSTEM, "cannot make the ring (%u x %zu bytes): %s",
+                       r->nslots, r->stride, strerror(errno));
+  }
+  void *base = mmap(NULL, r->ring_size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED)
+    return aisf_fail(err, AISFETCH_E_SYSTEM, "cannot map the ring: %s", strerror(errno));
+  r->ring = base;
+  for (unsigned s = 0; s < r->nslots; s++) {
+    void *p = mmap(r->ring + (size_t)s * r->stride, r->stride, PROT_READ, MAP_SHARED | MAP_FIXED,
+                   r->ring_fd[s % r->nfiles], (off_t)((size_t)(s / r->nfiles) * r->stride));
+    if (p == MAP_FAILED)
+      return aisf_fail(err, AISFETCH_E_SYSTEM, "cannot map the ring: %s", strerror(errno));
+  }
+  return AISFETCH_OK;
+}
+
 /* The bytes the open's prefix GET brought that agree with the HEAD go into
  * slot 0 as chunk 0's start: whole, or the rest is fetched as one range. */
 static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre)
@@ -1039,7 +1015,7 @@ static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre)
     n = c0;
   size_t done = 0;
   while (done < n) {
-    ssize_t k = pwrite(r->ring_fd, pre->buf + done, n - done, (off_t)done);
+    ssize_t k = pwrite(r->ring_fd[0], pre->buf + done, n - done, (off_t)done);
     if (k < 0 && errno == EINTR)
       continue;
     if (k <= 0)
@@ -1076,7 +1052,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
   aisf_prefix pre;
   memset(&pre, 0, sizeof pre);
-  r->ring_fd = -1;
+  for (unsigned i = 0; i < AISF_RING_FILES; i++)
+    r->ring_fd[i] = -1;
   r->wake_fd = -1;
   r->zyg_fd = -1;
   r->t_open = aisf_now_ns();
@@ -1149,11 +1126,8 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
    * HEAD crosses the round trip; its ring is sized once the HEAD is in. */
   aisfetch_error zyg_err;
   int zyg_failed = 0;
-  if (r->mode == AISFETCH_WORKER_PROCESS) {
-    r->ring_fd = memfd_create("aisfetch-ring", MFD_CLOEXEC);
-    if (r->ring_fd >= 0 && start_zygote(r, &zyg_err))
-      zyg_failed = 1;
-  }
+  if (r->mode == AISFETCH_WORKER_PROCESS && start_zygote(r, &zyg_err))
+    zyg_failed = 1;
   if (o->first_bytes >= 0) {
     size_t cap = o->first_bytes ? (size_t)o->first_bytes : FIRST_BYTES;
     if (o->chunk_size && cap > o->chunk_size)
@@ -1211,22 +1185,9 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     return AISFETCH_OK;
   }
 
-  if (r->ring_fd < 0)
-    r->ring_fd = memfd_create("aisfetch-ring", MFD_CLOEXEC);
-  if (r->ring_fd < 0 || ftruncate(r->ring_fd, (off_t)r->ring_size) < 0) {
-    k = aisf_fail(err, AISFETCH_E_SYSTEM, "cannot make the ring (%zu bytes): %s", r->ring_size,
-                  strerror(errno));
+  if ((k = make_ring(r, err)))
     goto fail;
-  }
-  r->ring = mmap(NULL, r->ring_size, PROT_READ, MAP_SHARED, r->ring_fd, 0);
-  if (r->ring == MAP_FAILED) {
-    r->ring = NULL;
-    k = aisf_fail(err, AISFETCH_E_SYSTEM, "cannot map the ring: %s", strerror(errno));
-    goto fail;
-  }
   r->slots = calloc(r->nslots, sizeof *r->slots);
-  for (unsigned i = 0; r->slots && i < r->nslots; i++)
-    r->slots[i].writer = -1;
   r->wk = calloc(r->nworkers, sizeof *r->wk);
   r->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (!r->slots || !r->wk || r->wake_fd < 0 || build_config(r)) {
@@ -1297,8 +1258,9 @@ void aisfetch_close(aisfetch_reader *r)
    * workers exit */
   if (r->ring)
     munmap(r->ring, r->ring_size);
-  if (r->ring_fd >= 0)
-    close(r->ring_fd);
+  for (unsigned i = 0; i < AISF_RING_FILES; i++)
+    if (r->ring_fd[i] >= 0)
+      close(r->ring_fd[i]);
   /* after QUIT the zygote waits up to 100 ms for its workers, then kills
    * them and exits */
   stop_zygote(r, 2000);

@@ -1,7 +1,7 @@
 /* aisfetch-worker: the helper process of libaisfetch, a zygote for workers.
  *
- * Started by the library with posix_spawn, its control socket on fd 3 and
- * the ring's memfd on fd 4.  For each SPAWN message (which carries a new
+ * Started by the library with posix_spawn, its control socket on fd 3 (the
+ * ring's memfds come later, to each worker with its CONFIG).  For each SPAWN message (which carries a new
  * worker's control socket) it fork()s a worker that runs the worker loop on
  * that socket: fork is safe here, the helper has one thread, and the
  * children share its loaded libraries instead of each loading libcurl's
@@ -23,7 +23,6 @@
 #include <unistd.h>
 
 #define CTRL_FD 3
-#define RING_FD 4
 #define MAX_CHILDREN 4096
 
 typedef struct {
@@ -107,7 +106,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
       close(CTRL_FD);
       sigprocmask(SIG_SETMASK, &old_mask, NULL);
-      int rc = aisf_worker_run(fd, RING_FD);
+      int rc = aisf_worker_run(fd);
       _exit(rc);
     }
     close(fd);

@@ -7,9 +7,16 @@
  * send the next range at once: that request crosses the round trip while the
  * current one finishes, so no connection waits a round trip between ranges.
  * Connections stay open across ranges in the multi's pool (two per worker).
- * (pwrite() on the memfd instead of a mapping was measured: workers then
- * contend on the shmem inode's lock.)  The control socket is polled together
- * with the transfers: an ABORT or the parent's end (EOF) stops a range at once.
+ * The control socket is polled together with the transfers: an ABORT or the
+ * parent's end (EOF) stops a range at once.
+ *
+ * Bytes go into the ring with pwrite() on its memfds, not through a mapping:
+ * the kernel copies through its own linear map, so a worker has no page
+ * tables for the ring at all.  A mapping's first write to each page, in each
+ * worker, was most of the CPU of a many-worker read (and on a shadow-paged
+ * virtual machine every 4 KiB page of a large ring costs about as much again
+ * on each pass).  One memfd per slot (up to AISF_RING_FILES) keeps writers off
+ * each other's inode lock.
  *
  * Thread safety: a worker touches only its own state, the slots of the ring
  * assigned to its ranges (written by nobody else meanwhile) and its socket.
@@ -21,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -43,13 +49,12 @@ typedef struct {
   uint64_t wake_at;          /* J_BACKOFF: when to try again */
   int abort_req;             /* an ABORT (or the parent's end) came for this job */
   int near_sent;
-  int populate;              /* the slot's pages are still to be mapped in */
-  uint64_t pop_to;           /* the slot's first bytes mapped in so far */
+  int fd;                    /* the memfd that holds the job's slot */
+  uint64_t foff;             /* the job's first byte in it */
   uint64_t hw;               /* bytes written by any try: never written again */
   uint64_t next_report;      /* PROGRESS when hw reaches it */
   aisf_msg_result res;
   /* the current try */
-  uint8_t *dst;
   uint64_t got;
   aisf_resp resp;
   int checked;
@@ -57,7 +62,6 @@ typedef struct {
   int fail_retry;
   char fail_msg[512];
   uint64_t t_try, t_head, t_body, last_io_ns;
-  uint64_t pop_ns;           /* populate time spent before the answer came */
   uint64_t checked_ctrl_at;  /* got, when the control socket was last looked at */
   char range[64];
   char curlerr[CURL_ERROR_SIZE];
@@ -67,8 +71,9 @@ typedef struct {
 
 struct worker {
   int ctrl;
-  uint8_t *ring;
-  size_t ring_size;
+  int files[AISF_RING_FILES];  /* the ring's memfds (this worker's copies) */
+  unsigned nfiles, nslots;
+  uint64_t stride;
   aisf_http_cfg http;
   char proxy_url[AISF_URL_MAX];
   uint64_t object_size;
@@ -309,36 +314,20 @@ static void maybe_near(job *x, uint64_t now)
   send_msg(x->w, &m, sizeof m);
 }
 
-/* the try's connection is up and its request on its way (pre-transfer time) */
-static int request_out(const job *j)
+/* Writes bytes of the range at its offset into the slot: 0, or an errno. */
+static int put(job *x, uint64_t off, const char *buf, size_t n)
 {
-  curl_off_t t = 0;
-  return j->t_head || (curl_easy_getinfo(j->easy, CURLINFO_PRETRANSFER_TIME_T, &t) == CURLE_OK && t > 0);
-}
-
-/* A few calls map a slot's pages in, instead of a page fault for each, the
- * first time this worker writes the slot (slot offsets are page aligned):
- * 1 MiB ahead of the bytes, the first MiB once the request is out (during
- * the round trip).  Mapping in costs about 1 ms per MiB: a whole slot at once
- * held the range's first bytes, and at the start of a read sixteen workers
- * doing it together held every worker for tens of milliseconds.  Kernels
- * before 5.14 just say EINVAL. */
-static void populate_job(job *x, uint64_t need)
-{
-  if (need < x->pop_to)
-    return;
-  uint64_t to = (need + (1u << 20) + 4095) & ~(uint64_t)4095;
-  if (to > x->job.len)
-    to = x->job.len;
-#ifdef MADV_POPULATE_WRITE
-  uint64_t t = aisf_now_ns();
-  madvise(x->dst + x->pop_to, (size_t)(to - x->pop_to), MADV_POPULATE_WRITE);
-  if (!x->t_body)
-    x->pop_ns += aisf_now_ns() - t;
-#endif
-  x->pop_to = to;
-  if (to == x->job.len)
-    x->populate = 0;
+  while (n) {
+    ssize_t k = pwrite(x->fd, buf, n, (off_t)(x->foff + off));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return k < 0 ? errno : EIO;
+    buf += k;
+    off += (uint64_t)k;
+    n -= (size_t)k;
+  }
+  return 0;
 }
 
 static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
@@ -376,24 +365,26 @@ static size_t write_cb(char *buf, size_t size, size_t n, void *ud)
   }
   if (!x->got && !x->t_body) {
     /* from the request's sending to the first body byte (a server may send
-     * the headers first), not counting this worker's own stalls (mapping a
-     * slot in, another transfer draining first) */
+     * the headers first) */
     curl_off_t pre = 0;
     curl_easy_getinfo(x->easy, CURLINFO_PRETRANSFER_TIME_T, &pre);
     x->t_body = now;
-    double ttfb = (double)(now - x->t_try) - (double)pre * 1e3 - (double)x->pop_ns;
+    double ttfb = (double)(now - x->t_try) - (double)pre * 1e3;
     if (ttfb < 0)
       ttfb = 0;
     if (x->w->ttfb_min < 0 || ttfb < x->w->ttfb_min)
       x->w->ttfb_min = ttfb;
   }
-  if (x->populate)
-    populate_job(x, x->got + len);
   /* a retry gets the same checked bytes again: what an earlier try wrote may
    * be in the caller's hands already */
   if (x->got + len > x->hw) {
     size_t skip = x->got < x->hw ? (size_t)(x->hw - x->got) : 0;
-    aisf_copy_stream(x->dst + x->got + skip, buf + skip, len - skip);
+    int e = put(x, x->got + skip, buf + skip, len - skip);
+    if (e) {
+      xfail(x, AISFETCH_E_SYSTEM, 0, "cannot write bytes=%s into the ring: %s", x->range,
+            strerror(e));
+      return 0;
+    }
   }
   x->got += len;
   if (x->got > x->hw)
@@ -422,7 +413,7 @@ static void start_try(job *j)
   j->body_len = 0;
   j->body[0] = '\0';
   j->t_try = j->last_io_ns = aisf_now_ns();
-  j->t_head = j->t_body = j->pop_ns = 0;
+  j->t_head = j->t_body = 0;
   j->curlerr[0] = '\0';
   j->res.server_message[0] = '\0';
   j->tries++;
@@ -542,17 +533,18 @@ static void begin(job *j)
 {
   worker *w = j->w;
   const aisf_msg_job *m = &j->job;
-  if (m->slot_off > w->ring_size || m->len > w->ring_size - m->slot_off || m->len == 0 ||
+  uint64_t slot = m->slot_off / w->stride, in = m->slot_off % w->stride;
+  if (slot >= w->nslots || m->len > w->stride - in || m->len == 0 ||
       m->start >= w->object_size || m->len > w->object_size - m->start) {
     j->res.kind = AISFETCH_E_SYSTEM;
     snprintf(j->res.message, sizeof j->res.message, "invalid job from the parent");
     finish(j);
     return;
   }
-  j->dst = w->ring + m->slot_off;
+  j->fd = w->files[slot % w->nfiles];
+  j->foff = slot / w->nfiles * w->stride + in;
   snprintf(j->range, sizeof j->range, "%llu-%llu", (unsigned long long)m->start,
            (unsigned long long)(m->start + m->len - 1));
-  j->populate = (m->flags & AISF_JOB_MAP) != 0;
   j->via_proxy = m->url[0] == '\0';
   aisf_strlcpy(j->url, j->via_proxy ? w->proxy_url : m->url, sizeof j->url);
   start_try(j);
@@ -623,19 +615,40 @@ static int apply_config(worker *w, const char *buf, size_t n)
       return -1;
     w->http.headers = l;
   }
-  if (c.ring_size != w->ring_size)
+  if (!c.stride || !c.nslots || c.nfiles != w->nfiles || c.nfiles > c.nslots)
     return -1;
+  w->stride = c.stride;
+  w->nslots = c.nslots;
   return 0;
 }
 
-/* the slots of ranges whose request is out (see populate_job) */
-static void populate(worker *w)
+/* The CONFIG message, with the ring's memfds attached: its length, or -1. */
+static ssize_t recv_config(worker *w)
 {
-  for (unsigned i = 0; i < MAX_JOBS; i++) {
-    job *j = &w->jobs[i];
-    if (j->state == J_RUNNING && j->populate && !j->pop_to && request_out(j))
-      populate_job(j, 0);
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(AISF_RING_FILES * sizeof(int))];
+  } cm;
+  struct iovec iov = {.iov_base = w->buf, .iov_len = AISF_MSG_MAX};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                      .msg_controllen = sizeof cm.buf};
+  ssize_t n;
+  while ((n = recvmsg(w->ctrl, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+    ;
+  for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+      if (w->nfiles < AISF_RING_FILES)
+        w->files[w->nfiles++] = fd;
+      else
+        close(fd);
+    }
   }
+  return n > 0 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ? n : -1;
 }
 
 static void run(worker *w)
@@ -657,7 +670,6 @@ static void run(worker *w)
       if (j && j->state == J_RUNNING)
         end_try(j, rc, 0);
     }
-    populate(w);
     service(w);
     if (w->parent_gone)
       break;
@@ -687,7 +699,7 @@ static void run(worker *w)
       curl_multi_remove_handle(w->multi, w->jobs[i].easy);
 }
 
-int aisf_worker_run(int ctrl_fd, int ring_fd)
+int aisf_worker_run(int ctrl_fd)
 {
   worker *w = calloc(1, sizeof *w);
   if (!w)
@@ -697,15 +709,8 @@ int aisf_worker_run(int ctrl_fd, int ring_fd)
   w->seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
   int rc = 1;
   w->buf = malloc(AISF_MSG_MAX);
-  off_t sz = lseek(ring_fd, 0, SEEK_END);
-  if (!w->buf || sz <= 0)
+  if (!w->buf)
     goto out;
-  w->ring_size = (size_t)sz;
-  w->ring = mmap(NULL, w->ring_size, PROT_READ | PROT_WRITE, MAP_SHARED, ring_fd, 0);
-  if (w->ring == MAP_FAILED) {
-    w->ring = NULL;
-    goto out;
-  }
   w->multi = curl_multi_init();
   if (!w->multi)
     goto out;
@@ -714,9 +719,7 @@ int aisf_worker_run(int ctrl_fd, int ring_fd)
     if (!(w->jobs[i].easy = curl_easy_init()))
       goto out;
   }
-  ssize_t n;
-  while ((n = recv(ctrl_fd, w->buf, AISF_MSG_MAX, 0)) < 0 && errno == EINTR)
-    ;
+  ssize_t n = recv_config(w);
   if (n > 0 && apply_config(w, w->buf, (size_t)n) == 0)
     run(w);
   rc = 0;
@@ -727,8 +730,8 @@ out:
   if (w->multi)
     curl_multi_cleanup(w->multi);
   curl_slist_free_all(w->http.headers);
-  if (w->ring)
-    munmap(w->ring, w->ring_size);
+  for (unsigned i = 0; i < w->nfiles; i++)
+    close(w->files[i]);
   free(w->buf);
   free(w);
   return rc;

@@ -4,10 +4,12 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
@@ -537,6 +539,63 @@ static void test_checksum_mismatch(void)
   }
 }
 
+/* The ring's memfds obey RLIMIT_FSIZE: a ring that cannot be made fails the
+ * open, and a write into it that fails is a system error that names its
+ * cause (not retried as if the network had failed, no wrong bytes, no hang).
+ * Thread mode: a worker process would be killed by SIGXFSZ instead (a dead
+ * worker, tested elsewhere). */
+static void test_ring_write_fails(void)
+{
+  tu_emu_gen(&emu, "f", "fsz", SIZE, 31, NULL);
+  char uri[] = "ais://f/fsz";
+  struct rlimit old;
+  REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  struct sigaction ign, prev;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGXFSZ, &ign, &prev);
+  struct rlimit lim = {.rlim_cur = CS / 2 + 100, .rlim_max = old.rlim_max}; /* within a slot */
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = uri;
+  o.endpoint = emu.url;
+  o.num_workers = g_workers;
+  o.chunk_size = CS;
+  o.worker_mode = AISFETCH_WORKER_THREAD;
+  o.first_bytes = -1;
+  o.start_idle = 1;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+  aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+  setrlimit(RLIMIT_FSIZE, &old);
+  CHECKF(k == AISFETCH_E_SYSTEM && strstr(e.message, "cannot make the ring"), "kind %d: %s",
+         (int)k, e.message);
+  k = aisfetch_open(&o, &r, &e);
+  CHECKF(k == AISFETCH_OK, "open: %s", e.message);
+  if (!k) {
+    REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+    aisfetch_chunk c;
+    uint64_t off = 0;
+    for (int guard = 0; guard < 1000 && (k = aisfetch_next(r, &c, &e)) == AISFETCH_OK && c.len;
+         guard++) {
+      CHECK(tu_gen_cmp(31, c.offset, c.data, c.len) < 0 && c.offset == off);
+      off += c.len;
+      aisfetch_release(r, &c);
+    }
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECKF(k == AISFETCH_E_SYSTEM && strstr(e.message, "into the ring") &&
+               strstr(e.message, strerror(EFBIG)),
+           "kind %d: %s", (int)k, e.message);
+    CHECKF(off < CS / 2 + 100, "%llu bytes handed out", (unsigned long long)off);
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    CHECKF(st.retries == 0, "%llu retries of a local write error", (unsigned long long)st.retries);
+    aisfetch_close(r);
+  }
+  sigaction(SIGXFSZ, &prev, NULL);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -552,6 +611,7 @@ int main(void)
   test_moved_and_down();
   test_worker_killed();
   test_held_piece_dead_worker();
+  test_ring_write_fails();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());
   tu_emu_stop(&emu);
   CHECK(tu_wait_no_children(1000) == 0);

@@ -151,6 +151,15 @@ static void test_read_all_and_slots(void)
   }
   free(buf);
 
+  /* more slots than the ring has memfds: slots share files */
+  for (int mode = 0; mode < 2; mode++) {
+    aisfetch_reader *r = open_obj("ais://b/all", 8, 16 * KiB, 150, (aisfetch_worker_mode)mode);
+    if (!r)
+      continue;
+    CHECKF(read_check(r, 77, 0) == size, "150 slots, mode %d", mode);
+    aisfetch_close(r);
+  }
+
   /* big enough for the streaming copy, into an unaligned buffer, with an
    * odd tail, and the bytes around it untouched */
   const uint64_t big = 16 * MiB + 4097;
