@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_JOBS 2
@@ -682,11 +683,53 @@ static ssize_t recv_config(worker *w)
   return n > 0 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ? n : -1;
 }
 
+/* Bytes received by the running tries, so far. */
+static uint64_t received(const worker *w)
+{
+  uint64_t n = 0;
+  for (unsigned i = 0; i < MAX_JOBS; i++)
+    if (w->jobs[i].state == J_RUNNING)
+      n += w->jobs[i].got;
+  return n;
+}
+
+/* Over a long path a range's bytes come a few segments at a time, and each
+ * arrival woke the worker to read about 64 KiB: at a 40 ms round trip 16
+ * workers switched context five times as often as on loopback, for about
+ * 1.5x the CPU per byte.  So a worker that woke for less than COALESCE_MIN
+ * sleeps COALESCE_NS before it looks again, while the bytes gather in the
+ * socket (the kernel ACKs them meanwhile: TCP does not see the sleep).  Not
+ * while a range's progress is reported (the first bytes after an open or a
+ * seek), near a range's end, or with a retry or a new range waiting.
+ * (SO_RCVLOWAT would wake it less often without a timer, but Linux clamps
+ * the receive window to that value when it has to grow the buffer for it:
+ * 16 workers fell from 690 to 156 MB/s at 40 ms.) */
+#define COALESCE_MIN (1024 * 1024)
+#define COALESCE_NS 4000000L
+
+static int worth_coalescing(const worker *w, uint64_t moved)
+{
+  if (!moved || moved >= COALESCE_MIN)
+    return 0;
+  for (unsigned i = 0; i < MAX_JOBS; i++) {
+    const job *j = &w->jobs[i];
+    if (j->state == J_FREE)
+      continue;
+    if (j->state != J_RUNNING || (j->job.flags & AISF_JOB_PROGRESS) || j->abort_req ||
+        j->job.len - j->got < 4 * COALESCE_MIN)
+      return 0;
+  }
+  return 1;
+}
+
 static void run(worker *w)
 {
   while (!w->parent_gone) {
     int running = 0;
+    uint64_t before = received(w);
     curl_multi_perform(w->multi, &running);
+    uint64_t after = received(w);
+    int coalesce = worth_coalescing(w, after > before ? after - before : 0);
     CURLMsg *cm;
     int left;
     while ((cm = curl_multi_info_read(w->multi, &left))) {
@@ -715,6 +758,10 @@ static void run(worker *w)
         ms = j->wake_at > now ? (long)((j->wake_at - now) / 1000000u) + 1 : 0;
       if (ms < wait_ms)
         wait_ms = ms;
+    }
+    if (coalesce && wait_ms > 0) {
+      struct timespec ts = {0, COALESCE_NS};
+      nanosleep(&ts, NULL);
     }
     struct curl_waitfd wfd = {.fd = w->ctrl, .events = CURL_WAIT_POLLIN, .revents = 0};
     curl_multi_poll(w->multi, &wfd, 1, (int)wait_ms, NULL);
