@@ -2,10 +2,20 @@
 """The benchmark suite: aissrc and aisfetch against curl, aria2c and souphttpsrc.
 
 Started by tests/bench/run.sh, which builds everything first.  This script
-starts its own servers (nginx with three shaped ports, the AIStore emulator),
-makes its objects, runs every scenario with the peers interleaved round by
-round, takes medians, and writes docs/bench/results.json, docs/bench/*.csv,
-the plots docs/bench/*.png and docs/benchmarks.md.
+makes two network namespaces joined by a delay link (tests/bench/delaylink.c),
+starts its servers in one (nginx, the AIStore emulator) and runs the clients
+in the other, makes its objects, runs every scenario with the peers
+interleaved round by round, takes medians, and writes docs/bench/results.json,
+docs/bench/*.csv, the plots docs/bench/*.png and docs/benchmarks.md.
+
+The link: the client's packets to the server (requests and ACKs) cross two TUN
+devices and the forwarder, which holds each for the whole round trip; the
+server's packets come back over a veth pair (--link asym, the default).  TCP
+sees the round trip on every segment (slow start, windows, the bandwidth-delay
+product), and the data never crosses user space, so the link is not what
+limits the client.  --link sym sends both directions through the forwarder,
+half the round trip each (it costs about a core per GB/s here: its ceiling is
+measured in the ceiling scenario).
 
 Every measured command runs under treemon (CPU of the whole process tree,
 peak memory summed over the tree, wall time) and has a time limit.
@@ -29,13 +39,22 @@ MiB = 1 << 20
 GiB = 1 << 30
 CHUNK = 8 * MiB
 WORKERS = [1, 2, 4, 8, 16, 32]
-RATE_B = 50e6          # per-connection cap of scenarios b and straggler, bytes/s
+RATE_B = 50e6          # per-connection cap of scenarios b, d and straggler, bytes/s
 RTT_B_MS = 10
 RTT_C_MS = 40
+RTT_D_MS = 10
+D_READERS = 16         # scenario d: concurrent readers of one object each
+D_WORKERS = 4          # ... with this many workers (connections) each
+# the namespaces' addresses: nothing outside the two namespaces the benchmark
+# makes (and removes) can reach them; neither namespace has a default route
+CLIENT_IP = "10.77.1.1"
+SERVER_IP = "10.77.2.1"
+VETH_C, VETH_S = "10.78.0.1", "10.78.0.2"
 STRAGGLER_RATE = 5e6
 MEM_SLACK = 40e6       # the memory goal: slots x chunk + 40 MB
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+SDK_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_model.py")
 
 
 def log(*a):
@@ -48,6 +67,12 @@ def free_port():
     p = s.getsockname()[1]
     s.close()
     return p
+
+
+def ip_cmd(*args):
+    r = sh(["ip"] + list(args))
+    if r.returncode != 0:
+        raise RuntimeError("ip %s: %s" % (" ".join(args), r.stdout.strip()))
 
 
 def sh(cmd, **kw):
@@ -64,8 +89,11 @@ class Bench:
         self.out = os.path.join(ROOT, "docs", "bench")
         self.runs = []          # every single measurement
         self.procs = []         # servers
-        self.netns = None
-        self.delay_mode = "server"
+        self.ns_c = self.ns_s = None
+        self.link_mode = args.link
+        self.link = None          # the forwarder (Popen)
+        self.link_rtt = None
+        self.link_stats = []      # per link period: rtt, mode, the forwarder's counters
         self.work = None
         self.disturbed = 0
         rev = sh(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"]).stdout.strip()
@@ -90,62 +118,115 @@ class Bench:
         self.size_b = (256 * MiB if self.quick else GiB)
         self.size_c = (512 * MiB if self.quick else GiB)
         self.size_s = (512 * MiB if self.quick else GiB)
+        self.size_d = (64 * MiB if self.quick else 256 * MiB)
+        self.d_rounds = 1 if self.quick else 3
         self.small_rounds = 5 if self.quick else 11
         self.mem_rounds = 1 if self.quick else 3
 
     # ---------------------------------------------------------------- setup
     def wrap(self, cmd):
-        """Runs cmd inside the benchmark's network namespace when there is one."""
-        return (["ip", "netns", "exec", self.netns] + cmd) if self.netns else cmd
+        """Runs cmd in the clients' network namespace."""
+        return ["ip", "netns", "exec", self.ns_c] + cmd
 
-    def probe_netem(self):
-        ns = "aisbench-probe-%d" % os.getpid()
-        if not shutil.which("ip") or not shutil.which("tc"):
-            return False, "ip or tc missing"
-        if sh(["ip", "netns", "add", ns]).returncode != 0:
-            return False, "cannot create a network namespace"
-        try:
-            sh(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"])
-            r = sh(["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root",
-                    "netem", "delay", "1ms"])
-            if r.returncode != 0:
-                return False, r.stdout.strip()
-            return True, ""
-        finally:
-            sh(["ip", "netns", "del", ns])
+    def wrap_srv(self, cmd):
+        """Runs cmd in the servers' network namespace."""
+        return ["ip", "netns", "exec", self.ns_s] + cmd
 
-    def setup_delay(self):
-        want = self.args.delay
-        ok, why = self.probe_netem() if want in ("auto", "netem") else (False, "not asked")
-        if want == "netem" and not ok:
-            sys.exit("tc netem is not available here: %s" % why)
-        self.netem_probe = "works" if ok else "unavailable (%s)" % why
-        if ok:
-            self.delay_mode = "netem"
-        if ok or self.args.netns:
-            self.netns = "aisbench-%d" % os.getpid()
-            r = sh(["ip", "netns", "add", self.netns])
-            if r.returncode != 0:
-                sys.exit("ip netns add: " + r.stdout)
-            with open(os.path.join(self.work, "netns"), "w") as f:
-                f.write(self.netns + "\n")
-            sh(["ip", "netns", "exec", self.netns, "ip", "link", "set", "lo", "up"])
-        log("round-trip delay: %s (tc netem %s)%s" % (
-            "tc netem on the namespace's loopback" if self.delay_mode == "netem"
-            else "held by the servers before each answer", self.netem_probe,
-            "; servers and clients in network namespace " + self.netns if self.netns else
-            "; servers and clients on the host's loopback"))
+    def setup_link(self):
+        """Two namespaces, clients and servers, and the delay link between them.
 
-    def set_rtt(self, ms):
-        """The round trip of the scenario about to run (netem mode only)."""
-        if self.delay_mode != "netem":
+        Client -> server: the TUN device al0 in each namespace, joined by the
+        forwarder.  Server -> client: a veth pair (asym), or al0 too (sym)."""
+        tag = "%d" % os.getpid()
+        self.ns_c, self.ns_s = "aisb-c-" + tag, "aisb-s-" + tag
+        with open(os.path.join(self.work, "netns"), "w") as f:
+            f.write(self.ns_c + "\n" + self.ns_s + "\n")
+        c, s_ = self.ns_c, self.ns_s
+        for ns, addr in ((c, CLIENT_IP), (s_, SERVER_IP)):
+            ip_cmd("netns", "add", ns)
+            ip_cmd("-n", ns, "link", "set", "lo", "up")
+            ip_cmd("-n", ns, "addr", "add", addr + "/32", "dev", "lo")
+            ip_cmd("-n", ns, "tuntap", "add", "dev", "al0", "mode", "tun", "vnet_hdr")
+            ip_cmd("-n", ns, "link", "set", "al0", "up")
+            # replies come in on another device than the one that routes to the peer
+            for k in ("all", "default", "lo", "al0"):
+                sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=0" % k])
+            # each run starts from the same TCP state (no cached ssthresh or RTT)
+            sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.tcp_no_metrics_save=1"])
+        ip_cmd("link", "add", "aisb-v%s" % tag[-6:], "netns", c, "type", "veth",
+               "peer", "name", "aisb-w%s" % tag[-6:], "netns", s_)
+        ip_cmd("-n", c, "link", "set", "aisb-v%s" % tag[-6:], "name", "vc")
+        ip_cmd("-n", s_, "link", "set", "aisb-w%s" % tag[-6:], "name", "vs")
+        ip_cmd("-n", c, "addr", "add", VETH_C + "/30", "dev", "vc")
+        ip_cmd("-n", s_, "addr", "add", VETH_S + "/30", "dev", "vs")
+        for ns, dev in ((c, "vc"), (s_, "vs")):
+            ip_cmd("-n", ns, "link", "set", dev, "up")
+            sh(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.conf.%s.rp_filter=0" % dev])
+        ip_cmd("-n", c, "route", "add", SERVER_IP + "/32", "dev", "al0", "src", CLIENT_IP)
+        self.set_link_mode(self.link_mode)
+        self.set_rtt(0, "setup")
+        self.tcp = {k: sh(["ip", "netns", "exec", s_, "sysctl", "-n", "net.ipv4." + k]).stdout.strip()
+                    for k in ("tcp_wmem", "tcp_rmem", "tcp_congestion_control")}
+        log("link: clients in %s (%s), servers in %s (%s), %s; server TCP %s" % (
+            c, CLIENT_IP, s_, SERVER_IP, self.link_mode, self.tcp))
+
+    def set_link_mode(self, mode):
+        """asym: the server's packets come back over the veth; sym: over the link."""
+        if mode == "asym":
+            ip_cmd("-n", self.ns_s, "route", "replace", CLIENT_IP + "/32", "via", VETH_C, "dev", "vs",
+                   "src", SERVER_IP)
+        else:
+            ip_cmd("-n", self.ns_s, "route", "replace", CLIENT_IP + "/32", "dev", "al0", "src", SERVER_IP)
+        self.link_mode = mode
+
+    def stop_link(self):
+        if not self.link:
             return
-        sh(["ip", "netns", "exec", self.netns, "tc", "qdisc", "del", "dev", "lo", "root"])
-        if ms > 0:
-            r = sh(["ip", "netns", "exec", self.netns, "tc", "qdisc", "add", "dev", "lo", "root",
-                    "netem", "delay", "%gms" % (ms / 2.0), "limit", "100000"])
-            if r.returncode != 0:
-                sys.exit("tc netem: " + r.stdout)
+        p, self.link = self.link, None
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, _ = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+        dirs = []
+        for ln in out.splitlines():
+            if ln.startswith("{"):
+                dirs.append(json.loads(ln))
+        self.link_stats.append({"rtt_ms": self.link_rtt, "mode": self.link_mode, "scenario": self.link_scen,
+                                "dirs": dirs})
+
+    def set_rtt(self, ms, scenario="", mode=None):
+        """The round trip of the scenario about to run: a new forwarder with its delay."""
+        mode = mode or self.args.link
+        if self.link and self.link_rtt == ms and self.link_mode == mode and self.link_scen == scenario:
+            return
+        self.stop_link()
+        if mode != self.link_mode:
+            self.set_link_mode(mode)
+        delay_us = ms * 1000.0 if mode == "asym" else ms * 500.0
+        cmd = [os.path.join(self.tools, "delaylink"), "--a", self.ns_c + ":al0", "--b", self.ns_s + ":al0",
+               "--delay-us", "%g" % delay_us, "--exit-on-stdin-eof"]
+        # real time, so that a busy CPU does not stretch the round trip: the link is not
+        # one of the processes competing for this machine's two cores
+        if shutil.which("chrt"):
+            cmd = ["chrt", "-f", "5"] + cmd
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             stderr=open(os.path.join(self.work, "link.stderr"), "a"), start_new_session=True)
+        with open(os.path.join(self.work, "pids"), "a") as f:
+            f.write("%d\n" % p.pid)
+        if p.stdout.readline().strip() != "ready":
+            sys.exit("delaylink did not start: " + open(os.path.join(self.work, "link.stderr")).read()[-500:])
+        self.link, self.link_rtt, self.link_scen = p, ms, scenario
+        self.link_pid = p.pid
+
+    def link_ticks(self):
+        try:
+            with open("/proc/%d/stat" % self.link_pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError, AttributeError):
+            return 0
 
     def make_file(self, path, size):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -170,27 +251,24 @@ class Bench:
             else:
                 self.make_file(os.path.join(objdir, name), size)
             self.objects[name] = size
+        # scenario d: one object per reader (links of one file: the server reads from memory anyway)
+        self.make_file(os.path.join(objdir, "d-00"), self.size_d)
+        self.objects["d-00"] = self.size_d
+        for i in range(1, D_READERS):
+            os.link(os.path.join(objdir, "d-00"), os.path.join(objdir, "d-%02d" % i))
+            self.objects["d-%02d" % i] = self.size_d
+        # the round trip is the link's; b and d add nginx's per-connection cap.  Socket
+        # buffers are Linux's defaults (autotuned), as on a cluster's targets
         self.port = {k: free_port() for k in ("a", "b", "c")}
-        module = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
-        server_delay = self.delay_mode != "netem"
-        if server_delay and not os.path.exists(module):
-            sys.exit("nginx's echo module is missing (Debian: libnginx-mod-http-echo)")
 
-        def shaped(port, rtt_ms, rate):
-            lines = [" server {", "  listen 127.0.0.1:%d%s;" % (port, " sndbuf=256k" if rate else ""),
-                     "  root %s;" % self.www]
-            extra = "limit_rate %d;" % rate if rate else ""
-            if server_delay and rtt_ms:
-                # hold every answer for the round trip, then serve the file
-                lines += ["  location /v1/ { echo_sleep %.3f; echo_exec @obj; }" % (rtt_ms / 1000.0),
-                          "  location @obj { %s }" % extra]
-            elif extra:
-                lines += ["  location /v1/ { %s }" % extra]
+        def shaped(port, rate):
+            lines = [" server {", "  listen %s:%d;" % (SERVER_IP, port), "  root %s;" % self.www]
+            if rate:
+                lines += ["  location /v1/ { limit_rate %d; }" % rate]
             lines.append(" }")
             return "\n".join(lines)
 
         conf = "\n".join([
-            ("load_module %s;" % module) if server_delay else "",
             "daemon off;", "master_process on;", "worker_processes 2;",
             "pid %s/nginx.pid;" % d, "error_log %s/error.log;" % d,
             "events { worker_connections 4096; }",
@@ -198,27 +276,27 @@ class Bench:
             " keepalive_requests 100000;", " keepalive_timeout 120s;",
             " client_body_temp_path %s/tmp; proxy_temp_path %s/tmp; fastcgi_temp_path %s/tmp;" % (d, d, d),
             " uwsgi_temp_path %s/tmp; scgi_temp_path %s/tmp;" % (d, d),
-            shaped(self.port["a"], 0, 0),
-            shaped(self.port["b"], RTT_B_MS, int(RATE_B)),
-            shaped(self.port["c"], RTT_C_MS, 0),
+            shaped(self.port["a"], 0),
+            shaped(self.port["b"], int(RATE_B)),
+            shaped(self.port["c"], 0),
             "}", ""])
         path = os.path.join(d, "nginx.conf")
         with open(path, "w") as f:
             f.write(conf)
-        p = subprocess.Popen(self.wrap(["nginx", "-c", path, "-p", d]), stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(self.wrap_srv(["nginx", "-c", path, "-p", d]), stdin=subprocess.DEVNULL,
                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "stderr"), "w"),
                              start_new_session=True)
         self.register(p, "nginx")
         self.nginx_version = sh(["nginx", "-v"]).stdout.strip()
         for k in ("a", "b", "c"):
-            self.wait_http("http://127.0.0.1:%d/v1/objects/bench/small-64k" % self.port[k], p)
+            self.wait_http("http://%s:%d/v1/objects/bench/small-64k" % (SERVER_IP, self.port[k]), p)
         log("nginx on ports a=%d b=%d c=%d" % (self.port["a"], self.port["b"], self.port["c"]))
 
     def start_emulator(self):
         ready = os.path.join(self.work, "emu.ready")
-        cmd = ["/usr/bin/python3", os.path.join(ROOT, "tools", "ais-emulator.py"), "--port", "0",
+        cmd = ["/usr/bin/python3", os.path.join(ROOT, "tools", "ais-emulator.py"), "--host", SERVER_IP, "--port", "0",
                "--targets", "3", "--quiet", "--ready-file", ready, "--exit-on-stdin-eof"]
-        p = subprocess.Popen(self.wrap(cmd), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        p = subprocess.Popen(self.wrap_srv(cmd), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                              stderr=open(os.path.join(self.work, "emu.stderr"), "w"),
                              start_new_session=True)
         self.register(p, "emulator")
@@ -243,7 +321,7 @@ class Bench:
         for _ in range(500):
             if proc.poll() is not None:
                 sys.exit("server exited while starting")
-            r = subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", url]),
+            r = subprocess.run(self.wrap(["curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", url]),
                                stdout=subprocess.PIPE, text=True)
             if r.stdout.strip() == "200":
                 return
@@ -251,11 +329,11 @@ class Bench:
         sys.exit("server did not answer " + url)
 
     def emu_call(self, method, path, body=None):
-        """The emulator's control API (through curl, so that it works inside the namespace)."""
+        """The emulator's control API (curl in the servers' namespace: not through the link)."""
         cmd = ["curl", "-s", "-f", "-X", method, self.emu + path]
         if body is not None:
             cmd += ["-H", "Content-Type: application/json", "--data-binary", json.dumps(body)]
-        r = subprocess.run(self.wrap(cmd), stdout=subprocess.PIPE, text=True, timeout=120)
+        r = subprocess.run(self.wrap_srv(cmd), stdout=subprocess.PIPE, text=True, timeout=120)
         if r.returncode != 0:
             raise RuntimeError("emulator %s %s failed (%d)" % (method, path, r.returncode))
         return json.loads(r.stdout) if r.stdout.strip() else None
@@ -277,9 +355,11 @@ class Bench:
                     pass
                 p.wait()
         self.procs = []
-        if self.netns:
-            sh(["ip", "netns", "del", self.netns])
-            self.netns = None
+        self.stop_link()
+        for ns in (self.ns_c, self.ns_s):
+            if ns:
+                sh(["ip", "netns", "del", ns])
+        self.ns_c = self.ns_s = None
 
     # ------------------------------------------------------------ measuring
     @staticmethod
@@ -330,6 +410,7 @@ class Bench:
                 prepare()
             b0, st0 = self.cpu_ticks()
             s0 = self.server_ticks()
+            l0 = self.link_ticks()
             with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
                 subprocess.run(self.wrap(full), stdout=out, stderr=err, env=self.env,
                                timeout=limit_s + 60)
@@ -339,6 +420,7 @@ class Bench:
                 errtext = err.read().decode(errors="replace")
             b1, st1 = self.cpu_ticks()
             s1 = self.server_ticks()
+            l1 = self.link_ticks()
             tm = None
             other = []
             for ln in lines:
@@ -350,8 +432,10 @@ class Bench:
                 raise RuntimeError("treemon gave no result for %s: %s" % (cmd, errtext[-500:]))
             wall = max(tm["wall_s"], 1e-3)
             server = (s1 - s0) / hz
-            foreign = max(0.0, ((b1 - b0) + (st1 - st0)) / hz - server - tm["user_s"] - tm["sys_s"])
+            link = (l1 - l0) / hz
+            foreign = max(0.0, ((b1 - b0) + (st1 - st0)) / hz - server - link - tm["user_s"] - tm["sys_s"])
             tm["server_cpu_s"] = server
+            tm["link_cpu_s"] = link
             tm["foreign_cores"] = foreign / wall
             tm["steal_cores"] = (st1 - st0) / hz / wall
             if tm["foreign_cores"] <= 0.25 or wall < 0.2 or attempt == 2:
@@ -367,7 +451,8 @@ class Bench:
              "bytes": nbytes, "wall_s": tm["wall_s"], "cpu_s": tm["user_s"] + tm["sys_s"],
              "user_s": tm["user_s"], "sys_s": tm["sys_s"], "mem_peak": tm["mem_peak"],
              "pss_peak": tm["pss_peak"], "nproc": tm["nproc_peak"], "rc": tm["rc"], "error": error,
-             "server_cpu_s": tm.get("server_cpu_s"), "foreign_cores": tm.get("foreign_cores"),
+             "server_cpu_s": tm.get("server_cpu_s"), "link_cpu_s": tm.get("link_cpu_s"),
+             "foreign_cores": tm.get("foreign_cores"),
              "steal_cores": tm.get("steal_cores"), "disturbed_attempts": tm.get("disturbed_attempts")}
         if tm["rc"] != 0 and not error:
             r["error"] = "exit status %d" % tm["rc"]
@@ -402,6 +487,8 @@ class Bench:
         elif tool == "aisfetch":
             cmd = [self.aisfetch, "-e", endpoint, "-n", str(workers), "-c", str(CHUNK), "-q", "-o",
                    "/dev/null", uri]
+        elif tool == "sdk-model":
+            cmd = ["/usr/bin/python3", SDK_MODEL, "-e", endpoint, "-n", str(workers), "-c", str(CHUNK), uri]
         elif tool in ("souphttpsrc", "aissrc"):
             if tool == "souphttpsrc":
                 src = "souphttpsrc location=%s" % url
@@ -494,7 +581,7 @@ class Bench:
 
     # ------------------------------------------------------------ scenarios
     def peers(self):
-        cfg = [("curl", None), ("aria2c", None), ("souphttpsrc", None)]
+        cfg = [("curl", None), ("aria2c", None), ("souphttpsrc", None), ("sdk-model", 16)]
         for n in WORKERS:
             if self.have_aissrc:
                 cfg.append(("aissrc", n))
@@ -504,10 +591,10 @@ class Bench:
     def scenario_stream(self, name, port_key, obj, rtt_ms, rate):
         size = self.objects[obj]
         port = self.port[port_key]
-        endpoint = "http://127.0.0.1:%d" % port
+        endpoint = "http://%s:%d" % (SERVER_IP, port)
         url = "%s/v1/objects/bench/%s?provider=ais" % (endpoint, obj)
         uri = "ais://bench/%s" % obj
-        self.set_rtt(rtt_ms)
+        self.set_rtt(rtt_ms, name)
         cfgs = self.peers()
         rounds = self.rounds if rate else self.rounds_fast
         log("scenario %s: %d MiB, rtt %g ms, per-connection cap %s, %d rounds x %d configurations" % (
@@ -535,13 +622,124 @@ class Bench:
                                          ", best %s n=%s %.0f MB/s" % (best["tool"], best["workers"], best["mbps"])
                                          if best else ""))
 
+    def reader_cmd(self, tool, url, uri, endpoint, limit):
+        """One reader of scenario d (D_WORKERS connections where the tool has a choice)."""
+        n = D_WORKERS
+        if tool == "curl":
+            return ["curl", "-s", "-f", "-o", "/dev/null", url]
+        if tool == "aria2c":
+            return ["aria2c", "-x%d" % n, "-s%d" % n, "-q", "--allow-overwrite=true", "--file-allocation=none",
+                    "--auto-file-renaming=false", "--console-log-level=error", "-d", "/dev", "-o", "null", url]
+        if tool == "aisfetch":
+            return [self.aisfetch, "-e", endpoint, "-n", str(n), "-c", str(CHUNK), "-q", "-o", "/dev/null", uri]
+        if tool == "sdk-model":
+            return ["/usr/bin/python3", SDK_MODEL, "-e", endpoint, "-n", str(n), "-c", str(CHUNK), uri]
+        if tool == "souphttpsrc":
+            src = "souphttpsrc location=%s" % url
+        else:
+            src = "aissrc location=%s endpoint=%s num-workers=%d chunk-size=%d" % (uri, endpoint, n, CHUNK)
+        return [os.path.join(self.tools, "gstprobe"), "--timeout", "%g" % limit, src + " ! fakesink name=sink"]
+
+    def run_readers(self, scen, tool, rnd, nreaders, objs, port_key, size, limit):
+        """nreaders readers at once, reader i of objs[i]; one record for the group (aggregate MB/s
+        from the first start to the last end, CPU and memory of the whole tree), the readers'
+        own MB/s in it."""
+        endpoint = "http://%s:%d" % (SERVER_IP, self.port[port_key])
+        cmds = [self.reader_cmd(tool, "%s/v1/objects/bench/%s?provider=ais" % (endpoint, o),
+                                "ais://bench/" + o, endpoint, limit) for o in objs[:nreaders]]
+        path = os.path.join(self.work, "readers.json")
+        with open(path, "w") as f:
+            json.dump(cmds, f)
+        multi = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi.py"),
+                 "--timeout", "%g" % limit, path]
+        try:
+            tm, out, err = self.measure(multi, limit + 30, 500)
+            res = json.loads(out[-1]) if out else None
+        except Exception as e:  # noqa: BLE001 - a failed run is recorded, not fatal
+            self.runs.append({"scenario": scen, "tool": tool, "workers": D_WORKERS, "round": rnd,
+                              "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
+            return None
+        errors, rates = [], []
+        for i, r in enumerate(res or []):
+            wall = (r["t_end_ns"] - r["t_start_ns"]) / 1e9
+            e = "" if r["rc"] == 0 else "reader %d: exit status %d" % (i, r["rc"])
+            if not e and tool in ("souphttpsrc", "aissrc"):
+                g = None
+                for ln in r["stdout"].splitlines():
+                    if ln.startswith("{"):
+                        g = json.loads(ln)
+                if not g:
+                    e = "reader %d: gstprobe printed nothing" % i
+                elif g["error"] or g["bytes"] != size:
+                    e = "reader %d: %s" % (i, g["error"] or "got %d bytes of %d" % (g["bytes"], size))
+            if e:
+                errors.append(e)
+            rates.append(size / wall / 1e6 if wall > 0 and not e else None)
+        if not res:
+            errors.append("multi.py printed nothing: " + err[-300:])
+        span = (max(r["t_end_ns"] for r in res) - min(r["t_start_ns"] for r in res)) / 1e9 if res else 0
+        total = size * len(res or [])
+        rec = self.record(scen, tool, D_WORKERS if tool not in ("curl", "souphttpsrc") else 1, rnd, tm,
+                          total, {"readers": nreaders, "reader_mbps": rates}, "; ".join(errors[:3]))
+        if not rec["error"] and span > 0:
+            rec["mbps"] = total / span / 1e6       # first start to last end, not the driver's own start
+            ok = sorted(x for x in rates if x)
+            rec["reader_min_mbps"] = ok[0]
+            rec["reader_median_mbps"] = statistics.median(ok)
+        return rec
+
+    def scenario_d(self):
+        """16 concurrent readers (the data-loader case): 16 processes, each reading its own object
+        with D_WORKERS connections where the tool allows, %d ms round trip and b's per-connection cap."""
+        self.set_rtt(RTT_D_MS, "d")
+        objs = ["d-%02d" % i for i in range(D_READERS)]
+        tools = ["aisfetch", "curl", "aria2c", "souphttpsrc", "sdk-model"]
+        if self.have_aissrc:
+            tools.insert(0, "aissrc")
+        limit = self.limit_for(self.size_d * D_READERS, 4e8)
+        log("scenario d: %d readers x %d MiB, %d workers each, rtt %d ms, %g MB/s per connection, %d rounds" % (
+            D_READERS, self.size_d // MiB, D_WORKERS, RTT_D_MS, RATE_B / 1e6, self.d_rounds))
+        for rnd in range(self.d_rounds):
+            k = rnd % len(tools)
+            for tool in tools[k:] + tools[:k]:
+                self.run_readers("d", tool, rnd, D_READERS, objs, "b", self.size_d, limit)
+            self.progress("d", rnd, self.d_rounds)
+
+    def scenario_ceiling(self):
+        """The link's own ceiling, no delay: curl with 1, 4 and 16 connections (parallel
+        ranges of one object through one process each), in both link modes."""
+        size = self.objects["obj-a"]
+        rounds = 2 if self.quick else 3
+        for mode in ("asym", "sym"):
+            self.set_rtt(0, "ceiling-" + mode, mode)
+            url = "http://%s:%d/v1/objects/bench/obj-a" % (SERVER_IP, self.port["a"])
+            log("scenario ceiling (%s): curl x1, x4, x16 at no delay, %d rounds" % (mode, rounds))
+            for rnd in range(rounds):
+                for n in (1, 4, 16):
+                    cmds = []
+                    for i in range(n):
+                        a, b = i * size // n, (i + 1) * size // n - 1
+                        cmds.append(["curl", "-s", "-f", "-o", "/dev/null", "-r", "%d-%d" % (a, b), url])
+                    path = os.path.join(self.work, "ceiling.json")
+                    with open(path, "w") as f:
+                        json.dump(cmds, f)
+                    multi = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                              "multi.py"), "--timeout", "120", path]
+                    tm, out, err = self.measure(multi, 150, 0)
+                    res = json.loads(out[-1])
+                    span = (max(r["t_end_ns"] for r in res) - min(r["t_start_ns"] for r in res)) / 1e9
+                    bad = [r["rc"] for r in res if r["rc"] != 0]
+                    rec = self.record("ceiling-" + mode, "curl", n, rnd, tm, size, None,
+                                      "exit status %s" % bad if bad else "")
+                    if not bad:
+                        rec["mbps"] = size / span / 1e6
+
     def scenario_straggler(self):
         """As b, on the emulator (per-connection cap and round trip of b), with and
         without one range answered at 5 MB/s.  The emulator serves a generated object."""
         size = self.size_s
-        self.set_rtt(RTT_B_MS)
-        self.emu_call("POST", "/_emu/config", {"rtt_ms": 0 if self.delay_mode == "netem" else RTT_B_MS,
-                                               "rate": RATE_B})
+        self.set_rtt(RTT_B_MS, "straggler")
+        self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": RATE_B})
         self.emu_call("PUT", "/_emu/objects/gen/strag?size=%d&seed=5&cksum=none" % size)
         uri = "ais://gen/strag"
         slow_off = 4 * CHUNK
@@ -553,9 +751,7 @@ class Bench:
                 cfgs.append(("aisfetch", n, strag))
         if self.have_aissrc:
             cfgs += [("aissrc", 16, False), ("aissrc", 16, True)]
-        model = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sdk_model.py")
-        if os.path.exists(model):
-            cfgs += [("sdk-model", 16, False), ("sdk-model", 16, True)]
+        cfgs += [("sdk-model", 16, False), ("sdk-model", 16, True)]
         for rnd in range(self.rounds):
             for tool, n, strag in cfgs:
                 def arm(strag=strag):
@@ -565,11 +761,7 @@ class Bench:
                                                                "method": "GET", "kind": "slow", "rate": STRAGGLER_RATE,
                                                                "offset": slow_off, "count": 1})
                 scen = "straggler" if strag else "straggler-base"
-                if tool == "sdk-model":
-                    self.run_cmd(scen, tool, n, rnd, ["/usr/bin/python3", model, "-e", self.emu, "-n", str(n),
-                                                       "-c", str(CHUNK), uri], size, self.limit_for(size, 2e8), arm)
-                else:
-                    self.run_tool(scen, tool, n, rnd, None, uri, self.emu, size, 2e8, prepare=arm)
+                self.run_tool(scen, tool, n, rnd, None, uri, self.emu, size, 2e8, prepare=arm)
             self.progress("straggler", rnd)
         self.emu_call("DELETE", "/_emu/faults")
         self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
@@ -587,9 +779,9 @@ class Bench:
 
     def scenario_small(self):
         log("scenario small objects: 64 KiB and 1 MiB, %d rounds" % self.small_rounds)
-        for key, rtt in (("a", 0), ("b", RTT_B_MS)):
-            self.set_rtt(rtt)
-            endpoint = "http://127.0.0.1:%d" % self.port[key]
+        for key, rtt in (("a", 0), ("b", RTT_B_MS), ("c", RTT_C_MS)):
+            self.set_rtt(rtt, "small-" + key)
+            endpoint = "http://%s:%d" % (SERVER_IP, self.port[key])
             for obj in ("small-64k", "small-1m"):
                 size = self.objects[obj]
                 url = "%s/v1/objects/bench/%s?provider=ais" % (endpoint, obj)
@@ -607,7 +799,7 @@ class Bench:
             self.run_cmd("small-gst-floor", "gst-floor", None, rnd, cmd, 0, 60)
 
     def scenario_memory(self):
-        self.set_rtt(0)
+        self.set_rtt(0, "memory")
         self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
         sizes = [GiB, 8 * GiB]
         for s in sizes:
@@ -631,12 +823,15 @@ class Bench:
         for el in ("souphttpsrc", "aissrc"):
             subprocess.run(self.wrap(["gst-inspect-1.0", el]), stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL, env=self.env, timeout=120)
+        self.set_rtt(0, "warm-up")
         for obj in self.objects:
-            subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:%d/v1/objects/bench/%s"
-                                      % (self.port["a"], obj)]), timeout=120)
+            if obj.startswith("d-") and obj != "d-00":
+                continue
+            subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "http://%s:%d/v1/objects/bench/%s"
+                                      % (SERVER_IP, self.port["a"], obj)]), timeout=120)
         for key in ("b", "c"):
-            subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:%d/v1/objects/bench/small-64k"
-                                      % self.port[key]]), timeout=120)
+            subprocess.run(self.wrap(["curl", "-s", "-o", "/dev/null", "http://%s:%d/v1/objects/bench/small-64k"
+                                      % (SERVER_IP, self.port[key])]), timeout=120)
 
     def limits(self):
         """The machine's own limits: memory copy bandwidth (one core)."""
@@ -656,12 +851,16 @@ class Bench:
         self.warm_up()
         self.limits()
         t0 = time.time()
+        if want("ceiling"):
+            self.scenario_ceiling()
         if want("a"):
             self.scenario_stream("a", "a", "obj-a", 0, 0)
         if want("b"):
             self.scenario_stream("b", "b", "obj-b", RTT_B_MS, RATE_B)
         if want("c"):
             self.scenario_stream("c", "c", "obj-c", RTT_C_MS, 0)
+        if want("d"):
+            self.scenario_d()
         if want("straggler"):
             self.scenario_straggler()
         if want("small"):
@@ -693,8 +892,8 @@ class Bench:
             "gstreamer": first(["gst-launch-1.0", "--version"]),
             "nginx": sh(["nginx", "-v"]).stdout.strip(),
             "libsoup": first("dpkg-query -W -f '${Package} ${Version}\\n' libsoup-3.0-0 2>/dev/null"),
-            "delay_mode": self.delay_mode, "netem_probe": self.netem_probe,
-            "netns": bool(self.netns), "quick": self.quick, "rounds": self.rounds, "rounds_fast": self.rounds_fast,
+            "link_mode": self.args.link, "server_tcp": getattr(self, "tcp", {}),
+            "quick": self.quick, "rounds": self.rounds, "rounds_fast": self.rounds_fast,
             "memcpy": getattr(self, "memcpy", {}),
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         }
@@ -716,7 +915,7 @@ def summarize(runs):
         ok = [r for r in rs if not r.get("error")]
         s = {"scenario": scen, "tool": tool, "workers": n, "kind": kind, "runs": len(rs), "failed": len(rs) - len(ok)}
         for f in ("mbps", "cpu_per_gb", "cpu_s", "wall_s", "mem", "mem_peak", "pss_peak", "ttfb_ms", "seek_ms", "nproc",
-                  "foreign_cores", "server_cpu_s"):
+                  "foreign_cores", "server_cpu_s", "link_cpu_s", "reader_min_mbps", "reader_median_mbps"):
             s[f] = median([r.get(f) for r in ok])
         if ok and ok[0].get("mem_limit"):
             s["mem_limit"] = ok[0]["mem_limit"]
@@ -732,9 +931,10 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--only", default="", help="comma list of a,b,c,straggler,small,memory")
-    ap.add_argument("--delay", choices=("auto", "netem", "server"), default="auto")
-    ap.add_argument("--netns", action="store_true", help="run servers and clients in a network namespace")
+    ap.add_argument("--only", default="", help="comma list of ceiling,a,b,c,d,straggler,small,memory")
+    ap.add_argument("--link", choices=("asym", "sym"), default="asym",
+                    help="asym: the round trip on the client's packets, data back over a veth; "
+                         "sym: half of it each way, both through the forwarder")
     ap.add_argument("--work", required=True, help="scratch directory (data, logs, pids)")
     ap.add_argument("--render-only", action="store_true")
     args = ap.parse_args()
@@ -751,7 +951,7 @@ def main():
         raise KeyboardInterrupt()
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        b.setup_delay()
+        b.setup_link()
         b.start_nginx()
         b.start_emulator()
         b.run_all()
@@ -759,9 +959,12 @@ def main():
         b.stop()
     os.makedirs(out, exist_ok=True)
     res = {"machine": b.machine(), "elapsed_s": b.elapsed, "runs": b.runs, "summary": summarize(b.runs),
+           "link": b.link_stats,
            "constants": {"chunk": CHUNK, "workers": WORKERS, "rate_b": RATE_B, "rtt_b_ms": RTT_B_MS,
-                         "rtt_c_ms": RTT_C_MS, "straggler_rate": STRAGGLER_RATE, "mem_slack": MEM_SLACK,
-                         "sizes": {"a": b.size_a, "b": b.size_b, "c": b.size_c, "straggler": b.size_s},
+                         "rtt_c_ms": RTT_C_MS, "rtt_d_ms": RTT_D_MS, "d_readers": D_READERS,
+                         "d_workers": D_WORKERS, "straggler_rate": STRAGGLER_RATE, "mem_slack": MEM_SLACK,
+                         "sizes": {"a": b.size_a, "b": b.size_b, "c": b.size_c, "d": b.size_d,
+                                   "straggler": b.size_s},
                          "have_aissrc": b.have_aissrc, "command": " ".join(["bash", "tests/bench/run.sh"] +
                                                                             (["--quick"] if b.quick else []))}}
     with open(os.path.join(out, "results.json"), "w") as f:

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # The benchmark suite, one command:
 #
-#   bash tests/bench/run.sh [--quick] [--rounds N] [--only a,b,c,straggler,small,memory]
-#                           [--delay auto|netem|server] [--netns] [--render-only]
+#   bash tests/bench/run.sh [--quick] [--rounds N] [--link asym|sym] [--render-only]
+#                           [--only ceiling,a,b,c,d,straggler,small,memory]
 #
 # Builds the project in release mode into build-bench/, compiles the helpers of
-# tests/bench/, starts its own servers (nginx, the AIStore emulator), makes its
-# objects, measures every scenario and writes docs/bench/ and docs/benchmarks.md.
-# --quick finishes in a few minutes; the full run in well under 30.
-# Not part of the default test run.  Needs root only to install missing Debian
-# packages and, when tc netem exists, for the network namespace it makes.
+# tests/bench/, makes two network namespaces joined by a delay link
+# (delaylink.c), starts its own servers in one (nginx, the AIStore emulator),
+# makes its objects, runs the clients in the other, measures every scenario and
+# writes docs/bench/ and docs/benchmarks.md.  --quick finishes in a few
+# minutes; the full run in well under 30.  Not part of the default test run.
+# Needs root: for the namespaces, the TUN devices and the link's real-time
+# priority, and to install missing Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -18,24 +20,23 @@ ARGS=()
 INSTALL=1
 while [ $# -gt 0 ]; do
   case "$1" in
-    --quick|--netns|--render-only) ARGS+=("$1") ;;
-    --rounds|--only|--delay) ARGS+=("$1" "$2"); shift ;;
+    --quick|--render-only) ARGS+=("$1") ;;
+    --rounds|--only|--link) ARGS+=("$1" "$2"); shift ;;
     --no-install) INSTALL=0 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
 done
 
 # Debian packages the benchmark needs beyond the project's build (tools/packages.txt)
-BENCH_PACKAGES="nginx-light libnginx-mod-http-echo aria2 curl gnuplot-nox iproute2
+BENCH_PACKAGES="nginx-light aria2 curl gnuplot-nox iproute2 util-linux
   gstreamer1.0-tools gstreamer1.0-plugins-good libgstreamer1.0-dev python3 python3-xxhash python3-crc32c
   build-essential meson ninja-build pkg-config libcurl4-openssl-dev libxxhash-dev libssl-dev"
 missing=""
-for c in nginx aria2c curl gnuplot ip tc gst-launch-1.0 meson ninja gcc pkg-config; do
+for c in nginx aria2c curl gnuplot ip chrt gst-launch-1.0 meson ninja gcc pkg-config; do
   command -v "$c" >/dev/null 2>&1 || missing="$missing $c"
 done
-[ -e /usr/lib/nginx/modules/ngx_http_echo_module.so ] || missing="$missing nginx-echo-module"
 pkg-config --exists gstreamer-1.0 2>/dev/null || missing="$missing gstreamer-dev"
 gst-inspect-1.0 souphttpsrc >/dev/null 2>&1 || missing="$missing souphttpsrc"
 /usr/bin/python3 -c 'import xxhash, crc32c' 2>/dev/null || missing="$missing python3-xxhash/crc32c"
@@ -66,6 +67,7 @@ ninja -C "$BUILD" >/dev/null
 mkdir -p "$BUILD/bench"
 CFLAGS=(-O2 -Wall -Wextra -Wno-unused-parameter)
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/treemon" tests/bench/treemon.c
+gcc "${CFLAGS[@]}" -pthread -o "$BUILD/bench/delaylink" tests/bench/delaylink.c
 # the library's copy into a slot, from its static core
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/sink" tests/bench/sink.c "$BUILD/lib/libaisfetch-core.a"
 # shellcheck disable=SC2046
@@ -98,7 +100,9 @@ cleanup() {
     done <"$WORK/pids"
   fi
   if [ -f "$WORK/netns" ]; then
-    ip netns del "$(cat "$WORK/netns")" 2>/dev/null
+    while read -r ns; do
+      [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null
+    done <"$WORK/netns"
   fi
   rm -rf "$WORK"
 }
