@@ -126,9 +126,11 @@ uint32_t aisf_crc32c(uint32_t crc, const void *p, size_t n);
 
 /* ---- parent <-> worker messages (SOCK_SEQPACKET) ---- */
 /* NEAR (worker -> parent, an aisf_msg_abort): job_id is about to end, the
- * worker can take the next range now */
+ * worker can take the next range now.  FAIL (worker -> parent, an
+ * aisf_msg_result with the cause in message): the worker could not start or
+ * take its CONFIG, and exits. */
 enum { AISF_MSG_CONFIG = 1, AISF_MSG_JOB, AISF_MSG_ABORT, AISF_MSG_RESULT, AISF_MSG_NEAR,
-       AISF_MSG_PROGRESS };
+       AISF_MSG_PROGRESS, AISF_MSG_FAIL };
 
 typedef struct {
   uint32_t type;
@@ -139,7 +141,8 @@ typedef struct {
   int32_t skip_verify;
   uint64_t stride;     /* bytes from one slot to the next */
   uint32_t nslots;
-  uint32_t nfiles;     /* memfds attached (SCM_RIGHTS): slot s is in file s % nfiles */
+  uint32_t nfiles;     /* the ring's memfds, slot s in file s % nfiles: attached
+                          (SCM_RIGHTS) for a process; a thread has the reader's */
   uint64_t object_size;
   /* then NUL-separated strings: proxy_url, ca_file, user_agent, version, cksum_type,
      cksum_value, etag, have flags ("vce" subset), header lines... */
@@ -205,10 +208,13 @@ typedef struct {
   int32_t pid;
 } aisf_msg_zygote;
 
-/* The worker loop: reads CONFIG (with the ring's memfds) then JOBs (at most
- * two at a time, the second only after a NEAR) from ctrl_fd, writes RESULTs;
- * returns when ctrl_fd reaches EOF.  The same code for processes and
- * threads. */
-int aisf_worker_run(int ctrl_fd);
+/* The worker loop: reads CONFIG then JOBs (at most two at a time, the
+ * second only after a NEAR) from ctrl_fd, writes RESULTs; returns when
+ * ctrl_fd reaches EOF.  The same code for processes and threads.  files:
+ * the ring's memfds, for a thread (the reader's own: not closed here, and
+ * not duplicated once per worker); NULL for a process, which receives its
+ * copies with the CONFIG and closes them.  A worker that cannot start sends
+ * FAIL first. */
+int aisf_worker_run(int ctrl_fd, const int *files, unsigned nfiles);
 
 #endif

@@ -146,14 +146,24 @@ static void wake(aisfetch_reader *r)
 
 /* ---- workers ---- */
 
+/* A thread worker's socket and the reader, which outlives it (closed only
+ * after the workers are joined) */
+typedef struct {
+  int ctrl;
+  const aisfetch_reader *r;
+} thread_arg;
+
 static void *worker_thread(void *arg)
 {
-  int ctrl = (int)(intptr_t)arg;
+  thread_arg a = *(thread_arg *)arg;
+  free(arg);
   sigset_t all;
   sigfillset(&all);
   pthread_sigmask(SIG_BLOCK, &all, NULL);
-  aisf_worker_run(ctrl);
-  close(ctrl);
+  /* the reader's own memfds: a copy per worker in the same process would
+   * take workers x files descriptors (32 x 64 is past a 1024 limit) */
+  aisf_worker_run(a.ctrl, a.r->ring_fd, a.r->nfiles);
+  close(a.ctrl);
   return NULL;
 }
 
@@ -279,22 +289,26 @@ static pid_t zygote_fork(aisfetch_reader *r, int fd, int *e)
   return ans.pid;
 }
 
-/* A new worker's CONFIG, with the ring's memfds attached */
+/* A new worker's CONFIG, with the ring's memfds attached for a process
+ * (a thread uses the reader's) */
 static ssize_t send_config(const aisfetch_reader *r, int fd)
 {
+  int nfd = r->mode == AISFETCH_WORKER_THREAD ? 0 : (int)r->nfiles;
   union {
     struct cmsghdr h;
     char buf[CMSG_SPACE(AISF_RING_FILES * sizeof(int))];
   } cm;
   memset(&cm, 0, sizeof cm);
   struct iovec iov = {.iov_base = r->config, .iov_len = r->config_len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                      .msg_controllen = CMSG_SPACE(r->nfiles * sizeof(int))};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(r->nfiles * sizeof(int));
-  memcpy(CMSG_DATA(c), r->ring_fd, r->nfiles * sizeof(int));
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = nfd ? cm.buf : NULL,
+                      .msg_controllen = nfd ? CMSG_SPACE((size_t)nfd * sizeof(int)) : 0};
+  if (nfd) {
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+    memcpy(CMSG_DATA(c), r->ring_fd, (size_t)nfd * sizeof(int));
+  }
   ssize_t n;
   while ((n = sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
     ;
@@ -309,7 +323,15 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
     return -1;
   }
   if (r->mode == AISFETCH_WORKER_THREAD) {
-    int e = pthread_create(&w->thr, NULL, worker_thread, (void *)(intptr_t)sv[1]);
+    thread_arg *a = malloc(sizeof *a);
+    int e = a ? 0 : ENOMEM;
+    if (a) {
+      a->ctrl = sv[1];
+      a->r = r;
+      e = pthread_create(&w->thr, NULL, worker_thread, a);
+      if (e)
+        free(a);
+    }
     if (e) {
       aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "pthread_create: %s", strerror(e));
       goto fail;
@@ -758,7 +780,9 @@ static void *dispatcher(void *arg)
     int timeout = -1, spawned = 0;
     for (unsigned i = 0; i < r->nworkers; i++) {
       worker_t *w = &r->wk[i];
-      if (w->fd >= 0)
+      /* after a fatal error no worker is wanted (one that failed to start
+       * would only fail again) */
+      if (w->fd >= 0 || r->has_fatal)
         continue;
       if (now >= w->respawn_at) {
         /* one per round, without the lock (a fork waits for the helper):
@@ -846,6 +870,16 @@ static void *dispatcher(void *arg)
               changed = 1;
             }
           }
+          continue;
+        }
+        if (k == (ssize_t)sizeof *res && res->type == AISF_MSG_FAIL) {
+          /* a worker that cannot take its CONFIG (its EOF follows): the
+           * next would fail alike, and the caller is told why */
+          aisfetch_error e;
+          res->message[sizeof res->message - 1] = '\0';
+          aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "%s", res->message);
+          set_fatal(r, &e);
+          changed = 1;
           continue;
         }
         if (k == (ssize_t)sizeof(aisf_msg_abort) && res->type == AISF_MSG_NEAR) {

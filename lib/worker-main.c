@@ -106,7 +106,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
       close(CTRL_FD);
       sigprocmask(SIG_SETMASK, &old_mask, NULL);
-      int rc = aisf_worker_run(fd);
+      int rc = aisf_worker_run(fd, NULL, 0);
       _exit(rc);
     }
     close(fd);

@@ -24,6 +24,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,7 +75,8 @@ typedef struct {
 
 struct worker {
   int ctrl;
-  int files[AISF_RING_FILES];  /* the ring's memfds (this worker's copies) */
+  int files[AISF_RING_FILES];  /* the ring's memfds */
+  int own_files;             /* received with the CONFIG (a process): closed at the end */
   unsigned nfiles, nslots;
   uint64_t stride;
   aisf_http_cfg http;
@@ -605,14 +607,15 @@ static void service(worker *w)
   }
 }
 
-static int apply_config(worker *w, const char *buf, size_t n)
+/* NULL, or what is wrong with the CONFIG */
+static const char *apply_config(worker *w, const char *buf, size_t n)
 {
   aisf_msg_config c;
   if (n < sizeof c)
-    return -1;
+    return "short message";
   memcpy(&c, buf, sizeof c);
   if (c.type != AISF_MSG_CONFIG)
-    return -1;
+    return "not a CONFIG";
   const char *s = buf + sizeof c;
   const char *end = buf + n;
   const char *str[16];
@@ -620,12 +623,12 @@ static int apply_config(worker *w, const char *buf, size_t n)
   while (s < end && ns < c.nstrings && ns < 16) {
     const char *z = memchr(s, '\0', (size_t)(end - s));
     if (!z)
-      return -1;
+      return "unterminated string";
     str[ns++] = s;
     s = z + 1;
   }
   if (ns < 8 || ns != c.nstrings)
-    return -1;
+    return "wrong number of strings";
   w->http.connect_timeout_ms = (long)c.connect_timeout_ms;
   w->http.stall_timeout_ms = (long)c.stall_timeout_ms;
   w->http.retries = c.retries;
@@ -644,18 +647,21 @@ static int apply_config(worker *w, const char *buf, size_t n)
   for (unsigned i = 8; i < ns; i++) {
     struct curl_slist *l = curl_slist_append(w->http.headers, str[i]);
     if (!l)
-      return -1;
+      return "out of memory";
     w->http.headers = l;
   }
-  if (!c.stride || !c.nslots || c.nfiles != w->nfiles || c.nfiles > c.nslots)
-    return -1;
+  if (c.nfiles != w->nfiles)
+    return "ring files missing";
+  if (!c.stride || !c.nslots || c.nfiles > c.nslots)
+    return "bad ring geometry";
   w->stride = c.stride;
   w->nslots = c.nslots;
-  return 0;
+  return NULL;
 }
 
-/* The CONFIG message, with the ring's memfds attached: its length, or -1. */
-static ssize_t recv_config(worker *w)
+/* The CONFIG message, with the ring's memfds attached for a process (a
+ * thread has the reader's own): its length, or -1 with the cause in why. */
+static ssize_t recv_config(worker *w, char *why, size_t whyn)
 {
   union {
     struct cmsghdr h;
@@ -667,20 +673,39 @@ static ssize_t recv_config(worker *w)
   ssize_t n;
   while ((n = recvmsg(w->ctrl, &mh, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
     ;
-  for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+  if (n < 0) {
+    snprintf(why, whyn, "worker could not receive its configuration: %s", strerror(errno));
+    return -1;
+  }
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
       continue;
     size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
     for (size_t i = 0; i < k; i++) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-      if (w->nfiles < AISF_RING_FILES)
+      if (w->own_files && w->nfiles < AISF_RING_FILES)
         w->files[w->nfiles++] = fd;
       else
-        close(fd);
+        close(fd); /* a thread uses the reader's files, not copies */
     }
   }
-  return n > 0 && !(mh.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) ? n : -1;
+  if (mh.msg_flags & MSG_CTRUNC) {
+    /* the kernel drops the fds it cannot install without saying why: an
+     * fd of our own fails the same way when the table is full */
+    int probe = fcntl(w->ctrl, F_DUPFD_CLOEXEC, 0);
+    int e = probe < 0 ? errno : 0;
+    if (probe >= 0)
+      close(probe);
+    snprintf(why, whyn, "worker could not receive the ring: %s",
+             e ? strerror(e) : "its files were not passed");
+    return -1;
+  }
+  if (mh.msg_flags & MSG_TRUNC) {
+    snprintf(why, whyn, "worker could not receive its configuration: message truncated");
+    return -1;
+  }
+  return n; /* 0: the parent is gone */
 }
 
 /* Bytes received by the running tries, so far. */
@@ -777,15 +802,38 @@ static void run(worker *w)
       curl_multi_remove_handle(w->multi, w->jobs[i].easy);
 }
 
-int aisf_worker_run(int ctrl_fd)
+/* A worker that cannot start tells the parent why before it exits (else
+ * the parent sees only a death, and a range fails as "worker died"). */
+static void report_fail(int ctrl, const char *why)
+{
+  aisf_msg_result *m = calloc(1, sizeof *m);
+  if (!m)
+    return;
+  m->type = AISF_MSG_FAIL;
+  m->kind = AISFETCH_E_SYSTEM;
+  aisf_strlcpy(m->message, why, sizeof m->message);
+  while (send(ctrl, m, sizeof *m, MSG_NOSIGNAL) < 0 && errno == EINTR)
+    ;
+  free(m);
+}
+
+int aisf_worker_run(int ctrl_fd, const int *files, unsigned nfiles)
 {
   worker *w = calloc(1, sizeof *w);
-  if (!w)
+  if (!w) {
+    report_fail(ctrl_fd, "worker could not start: out of memory");
     return 1;
+  }
   w->ctrl = ctrl_fd;
   w->ttfb_min = -1;
   w->seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
+  w->own_files = files == NULL;
+  if (files) {
+    w->nfiles = nfiles < AISF_RING_FILES ? nfiles : AISF_RING_FILES;
+    memcpy(w->files, files, w->nfiles * sizeof *files);
+  }
   int rc = 1;
+  char why[256] = "worker could not start: out of memory or libcurl failed";
   w->buf = malloc(AISF_MSG_MAX);
   if (!w->buf)
     goto out;
@@ -797,11 +845,22 @@ int aisf_worker_run(int ctrl_fd)
     if (!(w->jobs[i].easy = curl_easy_init()) || !(w->jobs[i].stage = malloc(STAGE)))
       goto out;
   }
-  ssize_t n = recv_config(w);
-  if (n > 0 && apply_config(w, w->buf, (size_t)n) == 0)
-    run(w);
+  ssize_t n = recv_config(w, why, sizeof why);
+  if (n < 0)
+    goto out;
   rc = 0;
+  if (n == 0)
+    goto out; /* the parent is gone before it said anything */
+  const char *bad = apply_config(w, w->buf, (size_t)n);
+  if (bad) {
+    rc = 1;
+    snprintf(why, sizeof why, "worker could not apply its configuration: %s", bad);
+    goto out;
+  }
+  run(w);
 out:
+  if (rc)
+    report_fail(ctrl_fd, why);
   for (unsigned i = 0; i < MAX_JOBS; i++) {
     if (w->jobs[i].easy)
       curl_easy_cleanup(w->jobs[i].easy);
@@ -810,7 +869,7 @@ out:
   if (w->multi)
     curl_multi_cleanup(w->multi);
   curl_slist_free_all(w->http.headers);
-  for (unsigned i = 0; i < w->nfiles; i++)
+  for (unsigned i = 0; w->own_files && i < w->nfiles; i++)
     close(w->files[i]);
   free(w->buf);
   free(w);

@@ -596,6 +596,121 @@ static void test_ring_write_fails(void)
   sigaction(SIGXFSZ, &prev, NULL);
 }
 
+/* Thread mode with many workers and slots under a modest open-files limit:
+ * the workers share the reader's memfds (one per slot, up to 64).  Sent to
+ * each worker over SCM_RIGHTS they took workers x files descriptors in this
+ * one process (32 x 64 = 2048): recvmsg lost them (MSG_CTRUNC), the workers
+ * exited and the read failed as "worker died 6 times". */
+static void test_thread_many_files(void)
+{
+  const uint64_t size = 128 * CS + 777;
+  tu_emu_gen(&emu, "f", "manyfd", size, 41, NULL);
+  struct rlimit old;
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  /* the reader's 64 memfds, 32 socket pairs and each worker's few
+   * connections fit; 2048 copies of the memfds do not */
+  struct rlimit lim = {.rlim_cur = 384, .rlim_max = old.rlim_max};
+  REQUIRE(old.rlim_cur >= lim.rlim_cur && tu_count_fds() < 64);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://f/manyfd";
+  o.endpoint = emu.url;
+  o.num_workers = 32;
+  o.slots = 64;
+  o.chunk_size = CS;
+  o.worker_mode = AISFETCH_WORKER_THREAD;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+  CHECKF(k == AISFETCH_OK, "open: %s", e.message);
+  uint64_t off = 0;
+  int peak = 0;
+  for (int guard = 0; !k && guard < 10000; guard++) {
+    aisfetch_chunk c;
+    k = aisfetch_next(r, &c, &e);
+    CHECKF(k == AISFETCH_OK, "kind %d at %llu: %s", (int)k, (unsigned long long)off, e.message);
+    if (k || !c.len)
+      break;
+    CHECK(c.offset == off && tu_gen_cmp(41, c.offset, c.data, c.len) < 0);
+    off += c.len;
+    aisfetch_release(r, &c);
+    int n = tu_count_fds();
+    peak = n > peak ? n : peak;
+  }
+  CHECKF(off == size, "read %llu of %llu", (unsigned long long)off, (unsigned long long)size);
+  if (r) {
+    aisfetch_stats st;
+    aisfetch_stats_get(r, &st);
+    CHECKF(st.respawns == 0, "%llu workers died", (unsigned long long)st.respawns);
+    aisfetch_close(r);
+  }
+  setrlimit(RLIMIT_NOFILE, &old);
+  fprintf(stderr, "thread mode, 32 workers, 64 slots: at most %d fds\n", peak);
+}
+
+/* An open's cancel callback runs during the HEAD, after the worker helper
+ * has started: it lifts the open-files limit again for the reader, while the
+ * helper (and the workers it forks) keep the low one. */
+static struct rlimit g_nofile;
+static int g_lifted;
+static int lift_nofile(void *ud)
+{
+  (void)ud;
+  if (!g_lifted)
+    g_lifted = setrlimit(RLIMIT_NOFILE, &g_nofile) == 0;
+  return 0;
+}
+
+/* A worker process that cannot take the ring's 64 memfds with its CONFIG
+ * (too many open files) makes the read fail with that cause, at once, not as
+ * "worker died 6 times" after a round of respawns. */
+static void test_process_config_fails(void)
+{
+  const uint64_t size = 64 * CS;
+  tu_emu_gen(&emu, "f", "cfgfail", size, 43, NULL);
+  tu_emu_hold_head(&emu, "f", "cfgfail", 50); /* the callback surely runs */
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &g_nofile) == 0);
+  /* room for the reader's descriptors until the callback; a worker has a
+   * handful of its own, so 64 more cannot fit */
+  struct rlimit lim = {.rlim_cur = (rlim_t)tu_count_fds() + 16, .rlim_max = g_nofile.rlim_max};
+  REQUIRE(lim.rlim_cur < 48);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://f/cfgfail";
+  o.endpoint = emu.url;
+  o.num_workers = 2;
+  o.slots = 64;
+  o.chunk_size = CS;
+  o.first_bytes = -1;
+  o.worker_mode = AISFETCH_WORKER_PROCESS;
+  o.open_cancelled = lift_nofile;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  g_lifted = 0;
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+  setrlimit(RLIMIT_NOFILE, &g_nofile);
+  CHECK(g_lifted);
+  CHECKF(k == AISFETCH_OK, "open: %s", e.message);
+  if (k)
+    return;
+  aisfetch_chunk c;
+  double t0 = tu_now_s();
+  k = aisfetch_next(r, &c, &e);
+  CHECKF(k == AISFETCH_E_SYSTEM && strstr(e.message, "could not receive the ring") &&
+             strstr(e.message, strerror(EMFILE)),
+         "kind %d: %s", (int)k, e.message);
+  CHECKF(tu_now_s() - t0 < 5.0 * TU_SLOWDOWN, "%.1f s to fail", tu_now_s() - t0);
+  /* and it stays failed, without workers started over and over */
+  tu_sleep_ms(300);
+  aisfetch_stats st;
+  aisfetch_stats_get(r, &st);
+  CHECKF(st.respawns <= 2, "%llu respawns", (unsigned long long)st.respawns);
+  CHECK(aisfetch_next(r, &c, &e) == AISFETCH_E_SYSTEM);
+  aisfetch_close(r);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -612,6 +727,8 @@ int main(void)
   test_worker_killed();
   test_held_piece_dead_worker();
   test_ring_write_fails();
+  test_thread_many_files();
+  test_process_config_fails();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());
   tu_emu_stop(&emu);
   CHECK(tu_wait_no_children(1000) == 0);
