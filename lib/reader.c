@@ -1195,7 +1195,12 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->nslots = o->slots ? o->slots : 2 * r->nworkers;
   if (r->nslots > r->nchunks)
     r->nslots = (unsigned)r->nchunks;
-  r->stride = (r->cs + 4095) & ~(size_t)4095;
+  /* each slot is mapped on its own at s x stride, from file offset
+   * (s / nfiles) x stride: both must be whole pages (16 or 64 KiB on some
+   * arm64 and ppc64 kernels, not only 4 KiB) */
+  long pg = sysconf(_SC_PAGESIZE);
+  size_t page = pg > 4096 ? (size_t)pg : 4096;
+  r->stride = (r->cs + page - 1) / page * page;
   r->ring_size = r->stride * r->nslots;
   r->pos = 0;
   r->idle = o->start_idle != 0;
