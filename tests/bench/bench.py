@@ -596,7 +596,9 @@ class Bench:
         uri = "ais://bench/%s" % obj
         self.set_rtt(rtt_ms, name)
         cfgs = self.peers()
-        rounds = self.rounds if rate else self.rounds_fast
+        # one or two connections take size / (cap or window) seconds every time, with little spread
+        slow = bool(rate) or rtt_ms >= 40
+        rounds = self.rounds if slow else self.rounds_fast
         log("scenario %s: %d MiB, rtt %g ms, per-connection cap %s, %d rounds x %d configurations" % (
             name, size // MiB, rtt_ms, "%g MB/s" % (rate / 1e6) if rate else "none", rounds, len(cfgs)))
         hint = rate if rate else 1e9
@@ -605,7 +607,7 @@ class Bench:
             for tool, n in cfgs[k:] + cfgs[:k]:      # rotate: no configuration always runs first
                 # one or two capped connections take size/rate seconds every time, with
                 # little spread: three rounds are enough for them
-                if rate and rnd >= 3 and (n or 1) <= 2 and tool != "aria2c":
+                if slow and rnd >= 3 and ((n or 1) <= 2 or tool == "sdk-model") and tool != "aria2c":
                     continue
                 self.run_tool(name, tool, n, rnd, url, uri, endpoint, size, hint)
             self.run_ttfb(name, "curl", rnd, url, uri, endpoint)
@@ -630,14 +632,16 @@ class Bench:
         if tool == "aria2c":
             return ["aria2c", "-x%d" % n, "-s%d" % n, "-q", "--allow-overwrite=true", "--file-allocation=none",
                     "--auto-file-renaming=false", "--console-log-level=error", "-d", "/dev", "-o", "null", url]
-        if tool == "aisfetch":
-            return [self.aisfetch, "-e", endpoint, "-n", str(n), "-c", str(CHUNK), "-q", "-o", "/dev/null", uri]
+        if tool in ("aisfetch", "aisfetch-thread"):
+            mode = ["--worker-mode", "thread"] if tool.endswith("-thread") else []
+            return [self.aisfetch, "-e", endpoint, "-n", str(n), "-c", str(CHUNK), "-q", "-o", "/dev/null"] + mode + [uri]
         if tool == "sdk-model":
             return ["/usr/bin/python3", SDK_MODEL, "-e", endpoint, "-n", str(n), "-c", str(CHUNK), uri]
         if tool == "souphttpsrc":
             src = "souphttpsrc location=%s" % url
         else:
-            src = "aissrc location=%s endpoint=%s num-workers=%d chunk-size=%d" % (uri, endpoint, n, CHUNK)
+            src = "aissrc location=%s endpoint=%s num-workers=%d chunk-size=%d%s" % (
+                uri, endpoint, n, CHUNK, " worker-mode=thread" if tool.endswith("-thread") else "")
         return [os.path.join(self.tools, "gstprobe"), "--timeout", "%g" % limit, src + " ! fakesink name=sink"]
 
     def run_readers(self, scen, tool, rnd, nreaders, objs, port_key, size, limit):
@@ -663,7 +667,7 @@ class Bench:
         for i, r in enumerate(res or []):
             wall = (r["t_end_ns"] - r["t_start_ns"]) / 1e9
             e = "" if r["rc"] == 0 else "reader %d: exit status %d" % (i, r["rc"])
-            if not e and tool in ("souphttpsrc", "aissrc"):
+            if not e and tool in ("souphttpsrc", "aissrc", "aissrc-thread"):
                 g = None
                 for ln in r["stdout"].splitlines():
                     if ln.startswith("{"):
@@ -693,15 +697,18 @@ class Bench:
         with D_WORKERS connections where the tool allows, %d ms round trip and b's per-connection cap."""
         self.set_rtt(RTT_D_MS, "d")
         objs = ["d-%02d" % i for i in range(D_READERS)]
-        tools = ["aisfetch", "curl", "aria2c", "souphttpsrc", "sdk-model"]
+        # the -thread rows: the same readers with their workers on threads (worker-mode=thread)
+        tools = ["aisfetch", "aisfetch-thread", "curl", "aria2c", "souphttpsrc", "sdk-model"]
         if self.have_aissrc:
-            tools.insert(0, "aissrc")
+            tools[:0] = ["aissrc", "aissrc-thread"]
         limit = self.limit_for(self.size_d * D_READERS, 4e8)
         log("scenario d: %d readers x %d MiB, %d workers each, rtt %d ms, %g MB/s per connection, %d rounds" % (
             D_READERS, self.size_d // MiB, D_WORKERS, RTT_D_MS, RATE_B / 1e6, self.d_rounds))
         for rnd in range(self.d_rounds):
             k = rnd % len(tools)
             for tool in tools[k:] + tools[:k]:
+                if tool == "sdk-model" and rnd:
+                    continue      # a minute a run, and far behind: once is enough
                 self.run_readers("d", tool, rnd, D_READERS, objs, "b", self.size_d, limit)
             self.progress("d", rnd, self.d_rounds)
 

@@ -123,7 +123,7 @@ def goals(r):
     nr, nw = c.get("d_readers", 16), c.get("d_workers", 4)
     cap = nr * nw * rate
     target = min(x for x in (ceil, cap) if x is not None) if (ceil or cap) else None
-    for tool in ("aissrc", "aisfetch"):
+    for tool in ("aissrc", "aisfetch", "aissrc-thread", "aisfetch-thread"):
         row = r.row("d", tool, nw)
         if not row:
             continue
@@ -316,11 +316,13 @@ def d_section(root, r):
     md = ["## Scenario d: %d concurrent readers, %d MiB objects, %d ms round trip, %g MB/s per connection\n" % (
         nr, c["sizes"]["d"] // MiB, c.get("rtt_d_ms", 10), c["rate_b"] / 1e6),
         "The data-loader case: %d processes at once, each reading its own object, with %d workers (`aissrc`, "
-        "`aisfetch`, the SDK model) or `aria2c -x%d -s%d`; `curl` and `souphttpsrc` use one connection each. "
+        "`aisfetch`, the SDK model) or `aria2c -x%d -s%d`; `curl` and `souphttpsrc` use one connection each; "
+        "`-thread` rows run the same readers with `worker-mode=thread` (`--worker-mode thread`). "
         "MB/s is the aggregate (all bytes / first start to last end); the readers' own rates are in results.json. "
         "CPU and memory are the whole tree's (PSS sampled every 500 ms).\n" % (nr, nw, nw, nw)]
     rows = []
-    for tool in ("aissrc", "aisfetch", "curl", "aria2c", "souphttpsrc", "sdk-model"):
+    for tool in ("aissrc", "aissrc-thread", "aisfetch", "aisfetch-thread", "curl", "aria2c", "souphttpsrc",
+                 "sdk-model"):
         s = r.row("d", tool, 1 if tool in ("curl", "souphttpsrc") else nw)
         if s:
             rows.append((tool, s))
@@ -445,10 +447,10 @@ def render(root, res):
                   else "both directions through the forwarder, half the round trip each",
                   fmt(ceil), ceil_n, tcp.get("tcp_congestion_control", "?"), tcp.get("tcp_wmem", "?").replace("\t", " "),
                   tcp.get("tcp_rmem", "?").replace("\t", " ")))
-    md.append("| date | %s, %.0f s in all; rounds per configuration: %d in a and c, %d in b and straggler "
+    md.append("| date | %s, %.0f s in all; rounds per configuration: %d in a, %d in b, c and straggler "
               "(%s), %d in d, %s in small objects |" % (
                   m["date"], res["elapsed_s"], m.get("rounds_fast", m["rounds"]), m["rounds"],
-                  "single capped connections: 3" if not m["quick"] else "", 1 if m["quick"] else 3,
+                  "one or two connections and the SDK model in b and c: 3" if not m["quick"] else "", 1 if m["quick"] else 3,
                   "5" if m["quick"] else "11"))
     fc = [x.get("foreign_cores") for x in res["runs"] if x.get("foreign_cores") is not None and x.get("wall_s", 0) >= 0.2]
     fc.sort()
