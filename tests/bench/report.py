@@ -485,12 +485,13 @@ throughput depends on the round trip, not on how it is split between the directi
 * **MB/s** = object bytes / wall time of the whole command (process start to exit; 1 MB = 10^6 bytes); in d,
   all readers' bytes / (last reader's end - first reader's start).
 
-* **MB/s** = object bytes / wall time of the whole command (process start to exit; 1 MB = 10^6 bytes).
 * **CPU s/GB** = user + system CPU of the whole process tree (getrusage of the command, which waits for its
   worker processes) per 10^9 bytes. Server CPU and the link's are not included (results.json has both).
 * **peak memory** = the largest sample of the sum of PSS (`/proc/PID/smaps_rollup`) over the tree's processes,
-  sampled every 200 ms (every 50 ms in the memory scenario): shared pages are apportioned, so the ring that
-  every worker maps, and the pages forked workers share copy-on-write with their parent, count once. Runs
+  less their shared-memory part, plus every memfd or /dev/shm object open in the tree once by its allocated
+  size (the ring is written with `pwrite()` and mapped only by the caller, who may never touch it), sampled
+  every 200 ms (every 50 ms in the memory scenario, 500 ms in d): shared pages are apportioned, so the pages
+  forked workers share copy-on-write with their parent count once. Runs
   shorter than 0.5 s (small objects) show instead the largest 20 ms sample of an RSS-based sum (RssAnon summed
   over the processes plus each memfd or /dev/shm object open in the tree counted once by its allocated size),
   an upper bound.

@@ -13,8 +13,9 @@
  *                memory object (memfd, /dev/shm) open in the tree counted once
  *                by its allocated size (a ring mapped by N workers is counted
  *                once, not N times)
- *   pss_peak     with -p MS: peak of the sum of Pss (smaps_rollup) over the
- *                tree, sampled every MS (costly: walks page tables), else 0
+ *   pss_peak     with -p MS: peak of the sum of Pss less Pss_Shmem (smaps_rollup)
+ *                over the tree, plus each shared memory object once as in
+ *                mem_peak, sampled every MS (costly: walks page tables), else 0
  *   nproc_peak   most processes seen at once in the tree
  *   rc           exit status (128+signal when killed)
  * With -t, the tree is killed (SIGKILL to its process group) after SECONDS.
@@ -111,8 +112,8 @@ typedef struct {
   uint64_t bytes;
 } shm_t;
 
-/* one sample: RssAnon summed, shared memory objects counted once */
-static uint64_t sample_mem(const pid_t *p, int n)
+/* one sample: RssAnon summed, shared memory objects counted once; *shared_out: the latter */
+static uint64_t sample_mem(const pid_t *p, int n, uint64_t *shared_out)
 {
   static shm_t shm[MAXSHM];
   int nshm = 0;
@@ -164,20 +165,27 @@ static uint64_t sample_mem(const pid_t *p, int n)
   /* shared memory mapped without an open descriptor: at least the largest mapping */
   if (shared < max_rss_shmem)
     shared = max_rss_shmem;
+  if (shared_out)
+    *shared_out = shared;
   return anon + shared;
 }
 
+/* Pss without its shared-memory part, summed, plus each shared memory object
+ * once by its allocated size: a ring that workers fill with pwrite() and the
+ * caller maps but never touches (output to /dev/null) has no Pss at all */
 static uint64_t sample_pss(const pid_t *p, int n)
 {
-  uint64_t t = 0;
+  uint64_t t = 0, shared = 0;
+  sample_mem(p, n, &shared);
   for (int i = 0; i < n; i++) {
     char path[64], buf[4096];
     snprintf(path, sizeof path, "/proc/%d/smaps_rollup", p[i]);
     if (read_file(path, buf, sizeof buf) <= 0)
       continue;
-    t += (uint64_t)status_kb(buf, "\nPss:") * 1024;
+    long pss = status_kb(buf, "\nPss:"), sh = status_kb(buf, "\nPss_Shmem:");
+    t += (uint64_t)(pss > sh ? pss - sh : 0) * 1024;
   }
-  return t;
+  return t + shared;
 }
 
 int main(int argc, char **argv)
@@ -237,7 +245,7 @@ int main(int argc, char **argv)
     int n = tree(child, pids, MAXP);
     if (n > nproc_peak)
       nproc_peak = n;
-    uint64_t m = sample_mem(pids, n);
+    uint64_t m = sample_mem(pids, n, NULL);
     if (m > mem_peak)
       mem_peak = m;
     uint64_t now = now_ns();
