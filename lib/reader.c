@@ -469,9 +469,30 @@ static void unfetch(slot_t *s)
   s->avail = s->base;
 }
 
+/* A worker that could not take its CONFIG sent FAIL before it exited; a
+ * JOB sent to it meanwhile fails at once, and that failure must not hide the
+ * cause (nor respawn a worker that would fail alike). */
+static void take_fail(aisfetch_reader *r, worker_t *w)
+{
+  aisf_msg_result res;
+  for (int n = 0; w->fd >= 0 && n < 64; n++) {
+    ssize_t k = recv(w->fd, &res, sizeof res, MSG_DONTWAIT);
+    if (k <= 0)
+      return;
+    if (k == (ssize_t)sizeof res && res.type == AISF_MSG_FAIL) {
+      aisfetch_error e;
+      res.message[sizeof res.message - 1] = '\0';
+      aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "%s", res.message);
+      set_fatal(r, &e);
+      return;
+    }
+  }
+}
+
 static void worker_died(aisfetch_reader *r, unsigned i)
 {
   worker_t *w = &r->wk[i];
+  take_fail(r, w);
   reap_worker(w);
   r->st.respawns++;
   for (unsigned k = 0; k < 2; k++) {

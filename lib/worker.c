@@ -90,6 +90,7 @@ struct worker {
   uint64_t seed;
   int parent_gone;
   unsigned nactive;          /* jobs not J_FREE, for the busy time */
+  uint64_t looked_at;        /* when run() last read its transfers */
   double ttfb_min;           /* least first-byte time seen, ns; -1: none yet */
   uint64_t busy_since, busy_acc;
 };
@@ -722,29 +723,37 @@ static uint64_t received(const worker *w)
  * arrival woke the worker to read about 64 KiB: at a 40 ms round trip 16
  * workers switched context five times as often as on loopback, for about
  * 1.5x the CPU per byte.  So a worker that woke for less than COALESCE_MIN
- * sleeps COALESCE_NS before it looks again, while the bytes gather in the
- * socket (the kernel ACKs them meanwhile: TCP does not see the sleep).  Not
- * while a range's progress is reported (the first bytes after an open or a
- * seek), near a range's end, or with a retry or a new range waiting.
- * (SO_RCVLOWAT would wake it less often without a timer, but Linux clamps
- * the receive window to that value when it has to grow the buffer for it:
- * 16 workers fell from 690 to 156 MB/s at 40 ms.) */
-#define COALESCE_MIN (1024 * 1024)
-#define COALESCE_NS 4000000L
+ * sleeps until that much should be in the socket at the rate the bytes came
+ * since it last looked (at most COALESCE_MAX_NS); the kernel ACKs them
+ * meanwhile, so TCP does not see the sleep.  The rate bounds the sleep: a
+ * fixed 4 ms let the socket buffer fill on a fast path and one worker on
+ * loopback fell from about 1500 to 560 MB/s.  Not while a range's progress
+ * is reported (the first bytes after an open or a seek), near a range's end,
+ * or with a retry or a new range waiting.  (SO_RCVLOWAT would wake it less
+ * often without a timer, but Linux clamps the receive window to that value
+ * when it has to grow the buffer for it: 16 workers fell from 690 to
+ * 156 MB/s at 40 ms.) */
+#define COALESCE_MIN (256 * 1024)
+#define COALESCE_MAX_NS 4000000.0
 
-static int worth_coalescing(const worker *w, uint64_t moved)
+/* How long to sleep before looking again (ns), 0: not at all.  moved bytes
+ * came in the dt ns since the worker last looked. */
+static long coalesce_ns(const worker *w, uint64_t moved, uint64_t dt)
 {
-  if (!moved || moved >= COALESCE_MIN)
+  if (!moved || moved >= COALESCE_MIN || !dt)
     return 0;
   for (unsigned i = 0; i < MAX_JOBS; i++) {
     const job *j = &w->jobs[i];
     if (j->state == J_FREE)
       continue;
     if (j->state != J_RUNNING || (j->job.flags & AISF_JOB_PROGRESS) || j->abort_req ||
-        j->job.len - j->got < 4 * COALESCE_MIN)
+        j->job.len - j->got < 16 * COALESCE_MIN)
       return 0;
   }
-  return 1;
+  double ns = (double)(COALESCE_MIN - moved) * (double)dt / (double)moved;
+  if (ns > COALESCE_MAX_NS)
+    ns = COALESCE_MAX_NS;
+  return ns < 200000.0 ? 0 : (long)ns;
 }
 
 static void run(worker *w)
@@ -753,8 +762,9 @@ static void run(worker *w)
     int running = 0;
     uint64_t before = received(w);
     curl_multi_perform(w->multi, &running);
-    uint64_t after = received(w);
-    int coalesce = worth_coalescing(w, after > before ? after - before : 0);
+    uint64_t after = received(w), t = aisf_now_ns();
+    long nap = coalesce_ns(w, after > before ? after - before : 0, t - w->looked_at);
+    w->looked_at = t;
     CURLMsg *cm;
     int left;
     while ((cm = curl_multi_info_read(w->multi, &left))) {
@@ -784,8 +794,8 @@ static void run(worker *w)
       if (ms < wait_ms)
         wait_ms = ms;
     }
-    if (coalesce && wait_ms > 0) {
-      struct timespec ts = {0, COALESCE_NS};
+    if (nap && wait_ms > 0) {
+      struct timespec ts = {0, nap};
       nanosleep(&ts, NULL);
     }
     struct curl_waitfd wfd = {.fd = w->ctrl, .events = CURL_WAIT_POLLIN, .revents = 0};
