@@ -1,6 +1,6 @@
 set terminal pngcairo size 1000,500 font 'DejaVu Sans,10'
 set output 'a.png'
-set multiplot layout 1,2 title 'a: no shaping, 1024 MiB object (nginx, loopback)'
+set multiplot layout 1,2 title 'a: no delay, 1024 MiB object (through the link)'
 set logscale x 2
 set xrange [0.8:40]
 set xtics (1,2,4,8,16,32)
@@ -11,13 +11,16 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot 'a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1581.9 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1022.07 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1678.53 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     1525.31 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1346.26 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1254.16 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     265.008 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
+     1791.38 with lines dt 4 lw 1 lc rgb 'black' title 'the link ceiling (no delay)'
 set ylabel 'CPU seconds per GB (process tree)'
 plot 'a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.550854 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.975507 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.511934 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.427157 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.62417 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.560206 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     5.58349 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
 unset multiplot

@@ -11,13 +11,16 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot 'c.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'c.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1740.88 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1111.76 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1784.35 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     70.0814 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     753.565 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     69.2453 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     250.945 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
+     1791.38 with lines dt 4 lw 1 lc rgb 'black' title 'the link ceiling (no delay)'
 set ylabel 'CPU seconds per GB (process tree)'
 plot 'c.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'c.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.429281 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.855873 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.416448 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink'
+     0.704987 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.959284 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1.29307 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     5.52953 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
 unset multiplot
