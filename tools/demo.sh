@@ -18,6 +18,10 @@ for t in meson ninja pkg-config gst-launch-1.0 nginx; do
 done
 /usr/bin/python3 -c 'import xxhash, crc32c' >/dev/null 2>&1 || need_install=1
 pkg-config --exists libcurl libxxhash gstreamer-1.0 2>/dev/null || need_install=1
+# the elements that encode the clip: timeoverlay is in gstreamer1.0-x, x264enc in -ugly, avenc_aac in -libav
+for e in timeoverlay x264enc avenc_aac; do
+  gst-inspect-1.0 "$e" >/dev/null 2>&1 || need_install=1
+done
 if [ "$need_install" = 1 ]; then
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
