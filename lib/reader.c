@@ -315,8 +315,14 @@ static ssize_t send_config(const aisfetch_reader *r, int fd)
   return n;
 }
 
-static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
+/* Starts a worker and sends it its CONFIG; *fdp: its socket (-1 if none was
+ * started), for the caller to publish in w->fd.  The dispatcher calls this
+ * without the reader's lock: a socket published before its CONFIG went out
+ * could be sent a JOB first by a caller's schedule() (seen under
+ * ThreadSanitizer: "worker could not apply its configuration: not a CONFIG"). */
+static int spawn_worker(aisfetch_reader *r, worker_t *w, int *fdp, aisfetch_error *err)
 {
+  *fdp = -1;
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
     aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
@@ -359,20 +365,26 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, aisfetch_error *err)
     }
     w->pid = pid; /* the zygote's child: for information, the zygote reaps it */
   }
-  w->fd = sv[0];
-  memset(w->job, 0, sizeof w->job);
-  w->near_id = 0;
-  if (send_config(r, w->fd) != (ssize_t)r->config_len) {
+  *fdp = sv[0];
+  if (send_config(r, sv[0]) != (ssize_t)r->config_len) {
     aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "cannot configure a worker: %s", strerror(errno));
-    return -1; /* the dispatcher will see it dead */
+    return -1; /* published all the same: the dispatcher will see it dead */
   }
   return 0;
 fail:
   close(sv[0]);
   if (sv[1] >= 0)
     close(sv[1]);
-  w->fd = -1;
   return -1;
+}
+
+/* A started worker's socket, under the reader's lock (or before the
+ * dispatcher runs) */
+static void publish_worker(worker_t *w, int fd)
+{
+  w->fd = fd;
+  memset(w->job, 0, sizeof w->job);
+  w->near_id = 0;
 }
 
 /* Ends a worker whose socket is closed (or about to be): a thread has seen
@@ -816,8 +828,11 @@ static void *dispatcher(void *arg)
         spawned = 1;
         aisfetch_error e;
         pthread_mutex_unlock(&r->mu);
-        int bad = spawn_worker(r, w, &e) && w->fd < 0;
+        int fd;
+        int bad = spawn_worker(r, w, &fd, &e) && fd < 0;
         pthread_mutex_lock(&r->mu);
+        if (fd >= 0)
+          publish_worker(w, fd);
         if (bad) {
           /* fatal only with no worker left: the others go on, and this
            * one is tried again in a second (fork may fail for a moment) */
@@ -1268,7 +1283,11 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
    * time, while the caller takes the first bytes (forking eight takes about
    * 9 ms here when the helper has just started). */
   for (unsigned i = 0; r->mode == AISFETCH_WORKER_THREAD && i < r->nworkers; i++) {
-    if (spawn_worker(r, &r->wk[i], err) && r->wk[i].fd < 0) {
+    int fd;
+    int bad = spawn_worker(r, &r->wk[i], &fd, err) && fd < 0;
+    if (fd >= 0)
+      publish_worker(&r->wk[i], fd);
+    if (bad) {
       k = err->kind;
       goto fail;
     }
