@@ -484,6 +484,16 @@ static void unfetch(slot_t *s)
 /* A worker that could not take its CONFIG sent FAIL before it exited; a
  * JOB sent to it meanwhile fails at once, and that failure must not hide the
  * cause (nor respawn a worker that would fail alike). */
+/* A worker's FAIL (it could not take its CONFIG): the next would fail
+ * alike, so the reader fails, and the caller is told why. */
+static void fail_from(aisfetch_reader *r, aisf_msg_result *res)
+{
+  aisfetch_error e;
+  res->message[sizeof res->message - 1] = '\0';
+  aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "%s", res->message);
+  set_fatal(r, &e);
+}
+
 static void take_fail(aisfetch_reader *r, worker_t *w)
 {
   aisf_msg_result res;
@@ -492,10 +502,7 @@ static void take_fail(aisfetch_reader *r, worker_t *w)
     if (k <= 0)
       return;
     if (k == (ssize_t)sizeof res && res.type == AISF_MSG_FAIL) {
-      aisfetch_error e;
-      res.message[sizeof res.message - 1] = '\0';
-      aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "%s", res.message);
-      set_fatal(r, &e);
+      fail_from(r, &res);
       return;
     }
   }
@@ -909,12 +916,7 @@ static void *dispatcher(void *arg)
           continue;
         }
         if (k == (ssize_t)sizeof *res && res->type == AISF_MSG_FAIL) {
-          /* a worker that cannot take its CONFIG (its EOF follows): the
-           * next would fail alike, and the caller is told why */
-          aisfetch_error e;
-          res->message[sizeof res->message - 1] = '\0';
-          aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "%s", res->message);
-          set_fatal(r, &e);
+          fail_from(r, res); /* its EOF follows */
           changed = 1;
           continue;
         }
