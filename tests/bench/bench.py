@@ -644,6 +644,19 @@ class Bench:
                 uri, endpoint, n, CHUNK, " worker-mode=thread" if tool.endswith("-thread") else "")
         return [os.path.join(self.tools, "gstprobe"), "--timeout", "%g" % limit, src + " ! fakesink name=sink"]
 
+    def measure_together(self, cmds, limit, pss_ms):
+        """cmds started at once by multi.py under treemon: (treemon json, multi.py's runs or
+        None, stderr, seconds from the first start to the last end)."""
+        path = os.path.join(self.work, "together.json")
+        with open(path, "w") as f:
+            json.dump(cmds, f)
+        multi = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi.py"),
+                 "--timeout", "%g" % limit, path]
+        tm, out, err = self.measure(multi, limit + 30, pss_ms)
+        res = json.loads(out[-1]) if out else None
+        span = (max(r["t_end_ns"] for r in res) - min(r["t_start_ns"] for r in res)) / 1e9 if res else 0
+        return tm, res, err, span
+
     def run_readers(self, scen, tool, rnd, nreaders, objs, port_key, size, limit):
         """nreaders readers at once, reader i of objs[i]; one record for the group (aggregate MB/s
         from the first start to the last end, CPU and memory of the whole tree), the readers'
@@ -651,14 +664,8 @@ class Bench:
         endpoint = "http://%s:%d" % (SERVER_IP, self.port[port_key])
         cmds = [self.reader_cmd(tool, "%s/v1/objects/bench/%s?provider=ais" % (endpoint, o),
                                 "ais://bench/" + o, endpoint, limit) for o in objs[:nreaders]]
-        path = os.path.join(self.work, "readers.json")
-        with open(path, "w") as f:
-            json.dump(cmds, f)
-        multi = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)), "multi.py"),
-                 "--timeout", "%g" % limit, path]
         try:
-            tm, out, err = self.measure(multi, limit + 30, 500)
-            res = json.loads(out[-1]) if out else None
+            tm, res, err, span = self.measure_together(cmds, limit, 500)
         except Exception as e:  # noqa: BLE001 - a failed run is recorded, not fatal
             self.runs.append({"scenario": scen, "tool": tool, "workers": D_WORKERS, "round": rnd,
                               "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
@@ -681,7 +688,6 @@ class Bench:
             rates.append(size / wall / 1e6 if wall > 0 and not e else None)
         if not res:
             errors.append("multi.py printed nothing: " + err[-300:])
-        span = (max(r["t_end_ns"] for r in res) - min(r["t_start_ns"] for r in res)) / 1e9 if res else 0
         total = size * len(res or [])
         rec = self.record(scen, tool, D_WORKERS if tool not in ("curl", "souphttpsrc") else 1, rnd, tm,
                           total, {"readers": nreaders, "reader_mbps": rates}, "; ".join(errors[:3]))
@@ -727,15 +733,8 @@ class Bench:
                     for i in range(n):
                         a, b = i * size // n, (i + 1) * size // n - 1
                         cmds.append(["curl", "-s", "-f", "-o", "/dev/null", "-r", "%d-%d" % (a, b), url])
-                    path = os.path.join(self.work, "ceiling.json")
-                    with open(path, "w") as f:
-                        json.dump(cmds, f)
-                    multi = ["/usr/bin/python3", os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                              "multi.py"), "--timeout", "120", path]
-                    tm, out, err = self.measure(multi, 150, 0)
-                    res = json.loads(out[-1])
-                    span = (max(r["t_end_ns"] for r in res) - min(r["t_start_ns"] for r in res)) / 1e9
-                    bad = [r["rc"] for r in res if r["rc"] != 0]
+                    tm, res, err, span = self.measure_together(cmds, 120, 0)
+                    bad = [r["rc"] for r in res or [] if r["rc"] != 0] or ([] if res else ["none"])
                     rec = self.record("ceiling-" + mode, "curl", n, rnd, tm, size, None,
                                       "exit status %s" % bad if bad else "")
                     if not bad:
