@@ -1,8 +1,9 @@
-/* libaisfetch: parallel, ordered range reads of one AIStore object.
+/* libaisfetch: parallel, ordered range reads of AIStore objects.
  *
- * Worker processes (or threads) fetch byte ranges of one object into a ring
- * of slots in shared memory; the caller takes the bytes in order, seeks, or
- * reads at random offsets.  Every byte handed out has been validated against
+ * Worker processes (or threads) fetch byte ranges of one object, or of a
+ * sequence of objects (a list of URIs, or every object under a prefix),
+ * into a ring of slots in shared memory; the caller takes the bytes in
+ * order, seeks, or reads at random offsets.  Every byte handed out has been validated against
  * the object's HEAD (206, exact Content-Range and length, same version and
  * checksum headers).
  *
@@ -68,8 +69,20 @@ typedef enum {
 } aisfetch_worker_mode;
 
 typedef struct {
-  /* What to read.  uri is "[provider://][@uuid#namespace/]bucket/object". */
+  /* What to read: exactly one of uri, uris and prefix.
+   * uri: one object, "[provider://][@uuid#namespace/]bucket/object".
+   * uris: a NULL-terminated list of object URIs, read in this order.
+   * prefix: "[provider://][@uuid#namespace/]bucket/[prefix]": every object of
+   *   the bucket whose name starts with prefix (none: all), in the order the
+   *   cluster lists them (by name), listed page by page while reading.
+   * A sequence is read as one stream, the objects end to end, through one
+   * pool of workers and one ring: the first ranges of the next object are
+   * fetched while the current one ends.  aisfetch_next() never returns bytes
+   * of two objects in one chunk; the chunk says which object it is from. */
   const char *uri;
+  const char *const *uris;
+  const char *prefix;
+  unsigned list_page_size;       /* prefix: entries per listing page; 0: the cluster's default */
   const char *endpoint;          /* NULL: $AIS_ENDPOINT, else AISFETCH_DEFAULT_ENDPOINT */
 
   unsigned num_workers;          /* 1..256; default 8; never more than the chunks (an
@@ -126,7 +139,9 @@ typedef struct {
 typedef struct {
   const uint8_t *data;  /* read-only slot memory, valid until aisfetch_release() */
   size_t len;
-  uint64_t offset;      /* byte offset of data[0] in the object */
+  uint64_t offset;      /* byte offset of data[0] in the stream (one object: in the object) */
+  uint64_t object;      /* index of data's object in the sequence (0 for one object) */
+  uint64_t object_offset; /* byte offset of data[0] in that object */
   /* private */
   unsigned slot_;
   uint64_t lease_;
@@ -154,13 +169,36 @@ AISFETCH_API void aisfetch_options_init(aisfetch_options *opts);
 
 /* HEAD the object (and GET its first bytes alongside), plan the chunks, start
  * the workers (processes are forked in the background).  A 0-byte object
- * opens fine and reads as empty.  On failure returns the kind and fills *err. */
+ * opens fine and reads as empty.  On failure returns the kind and fills *err.
+ * A sequence: the first object is HEADed (uris) or the first page listed
+ * (prefix) before this returns; a prefix with no object is AISFETCH_E_NOT_FOUND. */
 AISFETCH_API aisfetch_errkind aisfetch_open(const aisfetch_options *opts,
                                             aisfetch_reader **out,
                                             aisfetch_error *err);
 
+/* The stream's size: one object's; a sequence's total once every object is
+ * known (aisfetch_objects_known() says *complete), else the total so far. */
 AISFETCH_API uint64_t aisfetch_size(const aisfetch_reader *r);
+/* The object at the read position (a sequence: the one the next bytes come from). */
 AISFETCH_API void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_info *info);
+
+/* ---- sequences (one object is a sequence of one) ---- */
+/* How many objects are known so far; *complete (may be NULL) is 1 once the
+ * listing or the HEADs are done and the count is final. */
+AISFETCH_API uint64_t aisfetch_objects_known(aisfetch_reader *r, int *complete);
+/* Object idx: its info, and where it starts in the stream (may be NULL).
+ * Waits until it is known.  AISFETCH_E_ARG when the sequence turns out to have
+ * no object idx; an object whose HEAD failed returns that error (its info
+ * still names it).  info.object is the object's name without the prefix's
+ * bucket; info.size is 0 until known. */
+AISFETCH_API aisfetch_errkind aisfetch_object_at(aisfetch_reader *r, uint64_t idx,
+                                                 aisfetch_object_info *info,
+                                                 uint64_t *stream_offset, aisfetch_error *err);
+/* Index of the object the next bytes come from (the count when at the end). */
+AISFETCH_API uint64_t aisfetch_object_index(aisfetch_reader *r);
+/* Go on at the start of the next object: skips the rest of the current one,
+ * or an object that failed (a per-object error leaves the others readable). */
+AISFETCH_API aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err);
 
 /* Next bytes in order from the current position.  Blocks until they are
  * fetched: to the end of their slot, or, while the range at the position is
@@ -224,6 +262,32 @@ typedef struct {
 /* Parses "[provider://][@uuid#namespace/]bucket/object". */
 AISFETCH_API aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out,
                                                  aisfetch_error *err);
+/* Parses "[provider://][@uuid#namespace/]bucket[/prefix]": out->object is the
+ * prefix, "" for the whole bucket. */
+AISFETCH_API aisfetch_errkind aisfetch_prefix_parse(const char *uri, aisfetch_uri *out,
+                                                    aisfetch_error *err);
+
+/* ---- listing ---- */
+typedef struct {
+  char name[1024];       /* the object's name in its bucket */
+  uint64_t size;
+  char version[128];
+  char checksum[160];    /* value only: a listing does not carry the type */
+  char atime[64];
+} aisfetch_entry;
+
+typedef struct aisfetch_lister aisfetch_lister;
+/* Lists prefix ("[provider://]bucket/[prefix]") page by page.  opts gives
+ * the endpoint, token, TLS, timeouts, retries and list_page_size; its uri,
+ * uris and prefix are ignored. */
+AISFETCH_API aisfetch_errkind aisfetch_list_open(const aisfetch_options *opts, const char *prefix,
+                                                 aisfetch_lister **out, aisfetch_error *err);
+/* The next entry: AISFETCH_OK with *entry filled, or AISFETCH_OK with
+ * entry->name[0] == 0 at the end.  A failed page is retried (retries, with
+ * backoff) before an error is returned. */
+AISFETCH_API aisfetch_errkind aisfetch_list_next(aisfetch_lister *l, aisfetch_entry *entry,
+                                                 aisfetch_error *err);
+AISFETCH_API void aisfetch_list_close(aisfetch_lister *l);
 /* Checks an endpoint "http[s]://host[:port][/path]"; writes it without a trailing '/'. */
 AISFETCH_API aisfetch_errkind aisfetch_endpoint_parse(const char *endpoint, char *out,
                                                       size_t out_len, aisfetch_error *err);

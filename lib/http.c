@@ -482,8 +482,8 @@ int aisf_resp_other_object(const aisf_resp *r, const char *version, int have_cks
 {
   if (version[0] && (!r->have_version || strcmp(r->version, version) != 0))
     return 'v';
-  if (have_cksum &&
-      (strcmp(r->cksum_type, cksum_type) != 0 || strcmp(r->cksum_value, cksum_value) != 0))
+  if (have_cksum && ((cksum_type[0] && strcmp(r->cksum_type, cksum_type) != 0) ||
+                     strcmp(r->cksum_value, cksum_value) != 0))
     return 'c';
   if (etag[0] && r->have_etag && strcmp(r->etag, etag) != 0)
     return 'e';
@@ -678,4 +678,71 @@ aisfetch_errkind aisf_head(const aisf_http_cfg *cfg, const char *url, aisfetch_o
   curl_easy_cleanup(e);
   curl_multi_cleanup(m);
   return kind;
+}
+
+/* ---- settings from the options ---- */
+
+static int env_true(const char *v)
+{
+  return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
+               strcasecmp(v, "on") == 0);
+}
+
+static int header_ok(const char *h)
+{
+  const char *colon = strchr(h, ':');
+  if (!colon || colon == h)
+    return 0;
+  for (const char *p = h; *p; p++)
+    if (*p == '\r' || *p == '\n')
+      return 0;
+  return 1;
+}
+
+static int add_header(aisf_http_cfg *c, const char *h)
+{
+  struct curl_slist *l = curl_slist_append(c->headers, h);
+  if (!l)
+    return -1;
+  c->headers = l;
+  return 0;
+}
+
+aisfetch_errkind aisf_setup_http(aisf_http_cfg *http, char *endpoint, size_t endpoint_n,
+                                 const aisfetch_options *o, aisfetch_error *err)
+{
+  const char *ep = o->endpoint ? o->endpoint : getenv("AIS_ENDPOINT");
+  if (!ep || !*ep)
+    ep = AISFETCH_DEFAULT_ENDPOINT;
+  aisfetch_errkind k = aisfetch_endpoint_parse(ep, endpoint, endpoint_n, err);
+  if (k)
+    return k;
+  http->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
+  http->stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 20000;
+  http->retries = o->retries;
+  const char *cafile = o->ca_file ? o->ca_file : getenv("AIS_CLIENT_CA");
+  aisf_strlcpy(http->ca_file, cafile ? cafile : "", sizeof http->ca_file);
+  http->skip_verify = o->skip_verify >= 0 ? o->skip_verify : env_true(getenv("AIS_SKIP_VERIFY_CRT"));
+  if (o->user_agent && *o->user_agent)
+    aisf_strlcpy(http->user_agent, o->user_agent, sizeof http->user_agent);
+  else
+    snprintf(http->user_agent, sizeof http->user_agent, "libaisfetch/%d.%d.%d",
+             AISFETCH_VERSION_MAJOR, AISFETCH_VERSION_MINOR, AISFETCH_VERSION_MICRO);
+  const char *tok = o->token ? o->token : getenv("AIS_AUTHN_TOKEN");
+  if (tok && *tok) {
+    char h[8192];
+    if ((size_t)snprintf(h, sizeof h, "Authorization: Bearer %s", tok) >= sizeof h ||
+        !header_ok(h))
+      return aisf_fail(err, AISFETCH_E_ARG, "the token is too long or contains a line break");
+    if (add_header(http, h))
+      return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+  }
+  for (const char *const *h = o->extra_headers; h && *h; h++) {
+    if (!header_ok(*h))
+      return aisf_fail(err, AISFETCH_E_ARG,
+                       "extra header '%.100s' is not 'Name: value' on one line", *h);
+    if (add_header(http, *h))
+      return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+  }
+  return AISFETCH_OK;
 }

@@ -28,6 +28,8 @@ void aisf_copy_stream(void *dst, const void *src, size_t n);
 /* ---- URLs ---- */
 /* proxy URL of an object: ENDPOINT/v1/objects/BUCKET/OBJECT?provider=P[&namespace=...] */
 int aisf_object_url(const char *endpoint, const aisfetch_uri *u, char *out, size_t n);
+/* the bucket's URL: ENDPOINT/v1/buckets/BUCKET?provider=P[&namespace=...] */
+int aisf_bucket_url(const char *endpoint, const aisfetch_uri *u, char *out, size_t n);
 /* removes one query parameter (name=...) from url, in place */
 void aisf_url_drop_param(char *url, const char *name);
 
@@ -66,7 +68,8 @@ int aisf_parse_error_json(const char *body, size_t len, char *out, size_t n);
 
 /* An answer from another version of the object than the HEAD's: 'v' (version),
  * 'c' (checksum) or 'e' (ETag) differs, else 0.  version and etag are "" when
- * the HEAD had none; have_cksum says whether it had a checksum. */
+ * the HEAD had none; have_cksum says whether it had a checksum; a cksum_type
+ * of "" (a listing's entry) compares the value only. */
 int aisf_resp_other_object(const aisf_resp *r, const char *version, int have_cksum,
                            const char *cksum_type, const char *cksum_value, const char *etag);
 
@@ -89,6 +92,30 @@ int aisf_curl_retryable(CURLcode rc);
 aisfetch_errkind aisf_curl_kind(CURLcode rc);
 /* backoff before try n (1-based) in ms, with jitter from *seed */
 long aisf_backoff_ms(unsigned n, uint64_t *seed, long retry_after_s);
+
+/* endpoint, timeouts, retries, TLS, user agent, token and extra headers of
+ * the options (and the environment) */
+aisfetch_errkind aisf_setup_http(aisf_http_cfg *http, char *endpoint, size_t endpoint_n,
+                                 const aisfetch_options *o, aisfetch_error *err);
+
+/* ---- a listing page ---- */
+typedef struct {
+  size_t name, checksum, version, atime; /* offsets of NUL-terminated strings in the arena */
+  uint64_t size, flags;
+} aisf_list_entry;
+
+typedef struct {
+  aisf_list_entry *v;
+  size_t n, cap;
+  char *arena;
+  size_t arena_len, arena_cap;
+  char uuid[256];
+  char token[2048];
+} aisf_list_page;
+
+/* AIStore's list-objects answer (JSON): 0, or -1 with what is wrong in why */
+int aisf_parse_list(const char *body, size_t len, aisf_list_page *pg, char *why, size_t whyn);
+void aisf_list_page_free(aisf_list_page *pg);
 
 /* ---- the HEAD ---- */
 /* A ranged GET of the object's first bytes, sent together with the HEAD: the
@@ -143,10 +170,24 @@ typedef struct {
   uint32_t nslots;
   uint32_t nfiles;     /* the ring's memfds, slot s in file s % nfiles: attached
                           (SCM_RIGHTS) for a process; a thread has the reader's */
-  uint64_t object_size;
-  /* then NUL-separated strings: proxy_url, ca_file, user_agent, version, cksum_type,
-     cksum_value, etag, have flags ("vce" subset), header lines... */
+  /* then NUL-separated strings: ca_file, user_agent, header lines... */
 } aisf_msg_config;
+
+/* What a range is checked against: its object as the HEAD or the listing
+ * described it (a job carries it: one pool serves a sequence of objects) */
+#define AISF_HAVE_VERSION 1u
+#define AISF_HAVE_CKSUM 2u
+#define AISF_HAVE_ETAG 4u
+typedef struct {
+  uint64_t size;
+  uint32_t have;
+  uint32_t pad;
+  char version[128];
+  char cksum_type[16]; /* "" with a value: a listing's, compared by value only */
+  char cksum_value[160];
+  char etag[160];
+  char proxy_url[AISF_URL_MAX];
+} aisf_objdesc;
 
 /* a JOB's flag: PROGRESS asks for PROGRESS messages (someone waits on the
  * range's first bytes) */
@@ -164,6 +205,7 @@ typedef struct {
   uint64_t start;
   uint64_t len;
   char url[AISF_URL_MAX]; /* "" -> the proxy URL */
+  aisf_objdesc obj;
 } aisf_msg_job;
 
 typedef struct {

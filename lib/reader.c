@@ -64,6 +64,31 @@ typedef struct {
   unsigned slot;
 } wjob_t;
 
+/* One object of the stream (a single object is a sequence of one).  Its
+ * chunks are [c0, c0 + nchunks) and its bytes [start, start + size) of the
+ * stream; a chunk never spans two objects. */
+typedef struct {
+  char *name;               /* the object's name in its bucket */
+  const aisfetch_uri *base; /* provider, namespace, bucket */
+  uint64_t size, start, c0, nchunks;
+  char *version, *cksum_type, *cksum_value, *etag; /* NULL: none */
+  char *target_url;         /* the target that served it last; NULL: ask the proxy */
+  aisfetch_error *err;      /* its HEAD failed: it has no chunk */
+  int skipped;              /* aisfetch_skip_object() went past it */
+  uint64_t max_chunk_size;
+  unsigned chunk_count;
+} obj_t;
+
+/* HEADs of a uris sequence, done ahead of the read by a few threads and
+ * taken into the stream in order */
+typedef struct {
+  int done;
+  aisfetch_object_info info;
+  char target[AISF_URL_MAX];
+  aisfetch_errkind kind;
+  aisfetch_error err;
+} head_t;
+
 typedef struct {
   pid_t pid;
   pthread_t thr;
@@ -76,7 +101,9 @@ typedef struct {
 } worker_t;
 
 struct aisfetch_reader {
-  aisfetch_uri uri;
+  aisfetch_uri uri;         /* one object; a prefix (object: the prefix) */
+  aisfetch_uri *uris;       /* a uris sequence, parsed */
+  uint64_t nuris;
   char endpoint[1024];
   char proxy_url[AISF_URL_MAX];
   char worker_path[PATH_MAX];
@@ -119,6 +146,19 @@ struct aisfetch_reader {
   int has_fatal;
   aisfetch_error fatal;
   aisfetch_stats st;
+
+  /* the stream's objects: size and nchunks are the totals of those known */
+  int multi;          /* a sequence (uris or prefix), not one object */
+  obj_t *objs;
+  uint64_t nobjs, objcap;
+  int objs_done;      /* every object is known: size and nchunks are final */
+  uint64_t cur;       /* the object the next bytes come from */
+  aisfetch_lister *lister;
+  head_t *heads;      /* uris: one per object */
+  uint64_t next_head;
+  pthread_t feeders[8];
+  unsigned nfeeders;
+  atomic_int stopping; /* close: the feeders' HTTP gives up */
 
   pthread_mutex_t hmu;
   /* held through each call that moves the position (next, seek, read_range,
@@ -405,10 +445,69 @@ static void reap_worker(worker_t *w)
 
 /* ---- scheduling (all under mu) ---- */
 
+/* ---- the stream's chunks: objects end to end, each cut in chunk-size
+ * pieces (all under mu) ---- */
+
+/* the object of chunk c (< nchunks): the last with c0 <= c, which is never
+ * an empty one (an empty object shares its c0 with the next) */
+static uint64_t obj_of_chunk(const aisfetch_reader *r, uint64_t c)
+{
+  uint64_t lo = 0, hi = r->nobjs;
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (r->objs[mid].c0 <= c)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+/* the chunk holding stream byte pos; nchunks at or past the known end */
+static uint64_t chunk_at(const aisfetch_reader *r, uint64_t pos)
+{
+  if (pos >= r->size || !r->nobjs)
+    return r->nchunks;
+  uint64_t lo = 0, hi = r->nobjs;
+  while (hi - lo > 1) {
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (r->objs[mid].start <= pos)
+      lo = mid;
+    else
+      hi = mid;
+  }
+  const obj_t *o = &r->objs[lo];
+  return o->c0 + (pos - o->start) / r->cs;
+}
+
+static uint64_t chunk_start(const aisfetch_reader *r, uint64_t c)
+{
+  const obj_t *o = &r->objs[obj_of_chunk(r, c)];
+  return o->start + (c - o->c0) * r->cs;
+}
+
+/* the chunk's bytes: cs, less at its object's end */
+static uint64_t chunk_len(const aisfetch_reader *r, uint64_t c)
+{
+  const obj_t *o = &r->objs[obj_of_chunk(r, c)];
+  uint64_t in = (c - o->c0) * r->cs;
+  return o->size - in < r->cs ? o->size - in : r->cs;
+}
+
+/* the chunks before the stop: all once the stop is past the known end */
+static uint64_t stop_chunk(const aisfetch_reader *r)
+{
+  if (r->stop >= r->size)
+    return r->nchunks;
+  if (r->stop == 0)
+    return 0;
+  return chunk_at(r, r->stop - 1) + 1;
+}
+
 static uint64_t window_end(const aisfetch_reader *r)
 {
-  uint64_t cur = r->pos / r->cs;
-  uint64_t last = r->stop >= r->size ? r->nchunks : (r->stop + r->cs - 1) / r->cs;
+  uint64_t cur = chunk_at(r, r->pos);
+  uint64_t last = stop_chunk(r);
   uint64_t w = r->ra < r->nslots ? r->ra : r->nslots;
   return cur + w < last ? cur + w : last;
 }
@@ -418,15 +517,15 @@ static uint64_t window_end(const aisfetch_reader *r)
  * seek, so that a reader going back and forth keeps what it fetched. */
 static int keep(const aisfetch_reader *r, uint64_t c)
 {
-  uint64_t cur = r->pos / r->cs;
-  uint64_t last = r->stop >= r->size ? r->nchunks : (r->stop + r->cs - 1) / r->cs;
+  uint64_t cur = chunk_at(r, r->pos);
+  uint64_t last = stop_chunk(r);
   uint64_t end = cur + r->nslots < last ? cur + r->nslots : last;
   return c >= cur && c < end;
 }
 
 static uint64_t distance(const aisfetch_reader *r, uint64_t c)
 {
-  uint64_t cur = r->pos / r->cs;
+  uint64_t cur = chunk_at(r, r->pos);
   return c >= cur ? c - cur : cur - c;
 }
 
@@ -524,10 +623,13 @@ static void worker_died(aisfetch_reader *r, unsigned i)
       r->st.retries++;
       if (s->deaths > r->http.retries) {
         s->state = SLOT_FAILED;
+        const obj_t *o = &r->objs[obj_of_chunk(r, s->chunk)];
+        uint64_t a = chunk_start(r, s->chunk) - o->start;
         aisf_seterr(&s->err, AISFETCH_E_SYSTEM, 0,
-                    "worker died %u times while fetching bytes %llu-%llu", s->deaths,
-                    (unsigned long long)(s->chunk * r->cs),
-                    (unsigned long long)(s->chunk * r->cs + r->cs - 1));
+                    "%s%sworker died %u times while fetching bytes %llu-%llu",
+                    r->multi ? o->name : "", r->multi ? ": " : "", s->deaths,
+                    (unsigned long long)a,
+                    (unsigned long long)(a + chunk_len(r, s->chunk) - 1));
       } else {
         unfetch(s);
       }
@@ -541,6 +643,27 @@ static void worker_died(aisfetch_reader *r, unsigned i)
   w->respawn_at = aisf_now_ns() + delay;
 }
 
+/* what a range of object o is checked against */
+static void describe(const aisfetch_reader *r, const obj_t *o, aisf_objdesc *d)
+{
+  d->size = o->size;
+  d->have = (o->version ? AISF_HAVE_VERSION : 0) |
+            (o->cksum_type || o->cksum_value ? AISF_HAVE_CKSUM : 0) |
+            (o->etag ? AISF_HAVE_ETAG : 0);
+  aisf_strlcpy(d->version, o->version ? o->version : "", sizeof d->version);
+  aisf_strlcpy(d->cksum_type, o->cksum_type ? o->cksum_type : "", sizeof d->cksum_type);
+  aisf_strlcpy(d->cksum_value, o->cksum_value ? o->cksum_value : "", sizeof d->cksum_value);
+  aisf_strlcpy(d->etag, o->etag ? o->etag : "", sizeof d->etag);
+  if (!r->multi) {
+    aisf_strlcpy(d->proxy_url, r->proxy_url, sizeof d->proxy_url);
+    return;
+  }
+  aisfetch_uri u = *o->base;
+  aisf_strlcpy(u.object, o->name, sizeof u.object);
+  if (aisf_object_url(r->endpoint, &u, d->proxy_url, sizeof d->proxy_url))
+    d->proxy_url[0] = '\0'; /* checked when the object was taken in */
+}
+
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
@@ -551,8 +674,10 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   job.type = AISF_MSG_JOB;
   job.job_id = ++r->next_job;
   job.slot_off = (uint64_t)si * r->stride;
-  job.start = c * r->cs;
-  job.len = r->size - job.start < r->cs ? r->size - job.start : r->cs;
+  const obj_t *o = &r->objs[obj_of_chunk(r, c)];
+  job.start = (c - o->c0) * r->cs;
+  job.len = o->size - job.start < r->cs ? o->size - job.start : r->cs;
+  describe(r, o, &job.obj);
   /* the rest of a chunk whose first bytes are in (and may be held: the
    * lease stays, the range starts after them) */
   int rest = s->state == SLOT_PARTIAL && s->chunk == c;
@@ -561,9 +686,9 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   job.len -= base;
   job.slot_off += base;
   /* the chunk at the position: the caller waits on its first bytes */
-  if (c == r->pos / r->cs)
+  if (c == chunk_at(r, r->pos))
     job.flags = AISF_JOB_PROGRESS;
-  aisf_strlcpy(job.url, r->target_url, sizeof job.url);
+  aisf_strlcpy(job.url, o->target_url ? o->target_url : "", sizeof job.url);
   s->state = SLOT_FETCHING;
   s->chunk = c;
   s->lease += !rest;
@@ -655,7 +780,7 @@ static int hedge_candidate(const aisfetch_reader *r, uint64_t *chunk)
     return 0;
   uint64_t now = aisf_now_ns();
   uint64_t late = 2 * r->avg_ns > 50000000u ? 2 * r->avg_ns : 50000000u;
-  uint64_t c = r->pos / r->cs, end = window_end(r);
+  uint64_t c = chunk_at(r, r->pos), end = window_end(r);
   for (unsigned k = 0; k < 2 && c + k < end; k++) {
     int copies = 0, slow = -1;
     for (unsigned i = 0; i < r->nslots; i++) {
@@ -697,7 +822,7 @@ static void schedule(aisfetch_reader *r)
     }
   if (r->has_fatal)
     return;
-  uint64_t c = r->pos / r->cs, end = window_end(r);
+  uint64_t c = chunk_at(r, r->pos), end = window_end(r);
   for (unsigned i = 0; i < r->nworkers; i++) {
     if (!can_take(&r->wk[i]))
       continue;
@@ -766,8 +891,14 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
     s->deaths = 0;
     r->st.bytes += res->bytes;
     r->st.ranges++;
-    if (res->url[0])
-      aisf_strlcpy(r->target_url, res->url, sizeof r->target_url);
+    obj_t *o = &r->objs[obj_of_chunk(r, s->chunk)];
+    if (res->url[0] && (!o->target_url || strcmp(o->target_url, res->url) != 0)) {
+      char *t = strdup(res->url);
+      if (t) {
+        free(o->target_url);
+        o->target_url = t;
+      }
+    }
     if (res->bytes == r->cs && res->tries == 1 && !s->hedge) {
       uint64_t d = aisf_now_ns() - s->started;
       r->avg_ns = r->avg_ns ? (r->avg_ns * 7 + d) / 8 : d;
@@ -775,7 +906,7 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
     drop_copies(r, s->chunk, si);
     /* the chunk a seek wanted first is in (even if handed out in pieces
      * already): read ahead again */
-    if (r->seek_ramp && s->chunk == r->pos / r->cs) {
+    if (r->seek_ramp && s->chunk == chunk_at(r, r->pos)) {
       r->seek_ramp = 0;
       r->ra = r->nslots;
     }
@@ -788,9 +919,14 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
     s->state = SLOT_FAILED;
     s->err.kind = (aisfetch_errkind)res->kind;
     s->err.http_status = res->http_status;
-    aisf_strlcpy(s->err.message, res->message, sizeof s->err.message);
+    if (r->multi) /* which object, for a caller that goes on past it */
+      snprintf(s->err.message, sizeof s->err.message, "%.200s: %.300s",
+               r->objs[obj_of_chunk(r, s->chunk)].name, res->message);
+    else
+      aisf_strlcpy(s->err.message, res->message, sizeof s->err.message);
     aisf_strlcpy(s->err.server_message, res->server_message, sizeof s->err.server_message);
-    if (s->err.kind == AISFETCH_E_CHANGED)
+    /* one object of a sequence may change; the others are still good */
+    if (s->err.kind == AISFETCH_E_CHANGED && !r->multi)
       set_fatal(r, &s->err);
   }
 }
@@ -945,48 +1081,15 @@ static void *dispatcher(void *arg)
 
 /* ---- open / close ---- */
 
-static int env_true(const char *v)
-{
-  return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0 ||
-               strcasecmp(v, "on") == 0);
-}
 
-static int header_ok(const char *h)
-{
-  const char *colon = strchr(h, ':');
-  if (!colon || colon == h)
-    return 0;
-  for (const char *p = h; *p; p++)
-    if (*p == '\r' || *p == '\n')
-      return 0;
-  return 1;
-}
 
-static int add_header(aisf_http_cfg *c, const char *h)
-{
-  struct curl_slist *l = curl_slist_append(c->headers, h);
-  if (!l)
-    return -1;
-  c->headers = l;
-  return 0;
-}
 
 static int build_config(aisfetch_reader *r)
 {
-  char flags[4] = {0};
-  size_t nf = 0;
-  if (r->info.version[0])
-    flags[nf++] = 'v';
-  if (r->info.checksum_type[0] || r->info.checksum_value[0])
-    flags[nf++] = 'c';
-  if (r->info.etag[0])
-    flags[nf++] = 'e';
-  const char *str[8] = {r->proxy_url,          r->http.ca_file,       r->http.user_agent,
-                        r->info.version,       r->info.checksum_type, r->info.checksum_value,
-                        r->info.etag,          flags};
+  const char *str[2] = {r->http.ca_file, r->http.user_agent};
   size_t len = sizeof(aisf_msg_config);
-  unsigned n = 8;
-  for (unsigned i = 0; i < 8; i++)
+  unsigned n = 2;
+  for (unsigned i = 0; i < 2; i++)
     len += strlen(str[i]) + 1;
   for (struct curl_slist *l = r->http.headers; l; l = l->next, n++)
     len += strlen(l->data) + 1;
@@ -1006,10 +1109,9 @@ static int build_config(aisfetch_reader *r)
   c.stride = r->stride;
   c.nslots = r->nslots;
   c.nfiles = r->nfiles;
-  c.object_size = r->size;
   memcpy(r->config, &c, sizeof c);
   size_t pos = sizeof c;
-  for (unsigned i = 0; i < 8; i++) {
+  for (unsigned i = 0; i < 2; i++) {
     size_t l = strlen(str[i]) + 1;
     memcpy(r->config + pos, str[i], l);
     pos += l;
@@ -1045,6 +1147,9 @@ static aisfetch_errkind check_options(const aisfetch_options *o, aisfetch_error 
     return aisf_fail(err, AISFETCH_E_ARG, "timeouts must be 0..3600000 ms");
   if (o->skip_verify < -1 || o->skip_verify > 1)
     return aisf_fail(err, AISFETCH_E_ARG, "skip_verify must be -1, 0 or 1");
+  if (o->list_page_size > 1000000)
+    return aisf_fail(err, AISFETCH_E_ARG, "list_page_size %u is out of range (0..1000000)",
+                     o->list_page_size);
   if (o->first_bytes < -1 || o->first_bytes > (long)AISFETCH_MAX_CHUNK_SIZE)
     return aisf_fail(err, AISFETCH_E_ARG,
                      "first_bytes %ld is out of range (-1 for none, 0 for 1 MiB, or 1..256 MiB)",
@@ -1079,10 +1184,12 @@ static aisfetch_errkind make_ring(aisfetch_reader *r, aisfetch_error *err)
 
 /* The bytes the open's prefix GET brought that agree with the HEAD go into
  * slot 0 as chunk 0's start: whole, or the rest is fetched as one range. */
-static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre)
+static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre, const aisfetch_object_info *info)
 {
-  size_t n = pre->buf ? aisf_prefix_usable(pre, &r->info) : 0;
-  size_t c0 = r->size < r->cs ? (size_t)r->size : r->cs;
+  if (!r->nobjs || !r->objs[0].size || r->objs[0].err)
+    return;
+  size_t n = pre->buf ? aisf_prefix_usable(pre, info) : 0;
+  size_t c0 = (size_t)chunk_len(r, 0);
   if (n > c0)
     n = c0;
   size_t done = 0;
@@ -1105,6 +1212,203 @@ static void put_prefix(aisfetch_reader *r, const aisf_prefix *pre)
   r->st.redirects += pre->redirects;
 }
 
+static char *dup_or_null(const char *s)
+{
+  return s && *s ? strdup(s) : NULL;
+}
+
+static void free_obj(obj_t *o)
+{
+  free(o->name);
+  free(o->version);
+  free(o->cksum_type);
+  free(o->cksum_value);
+  free(o->etag);
+  free(o->target_url);
+  free(o->err);
+}
+
+/* Takes an object into the stream, after the known ones (under mu, or
+ * before any thread runs).  err: its HEAD failed.  -1: out of memory. */
+static int add_object(aisfetch_reader *r, const char *name, const aisfetch_uri *base,
+                      const aisfetch_object_info *info, const char *target,
+                      const aisfetch_entry *entry, const aisfetch_error *err)
+{
+  if (r->nobjs == r->objcap) {
+    uint64_t cap = r->objcap ? 2 * r->objcap : 64;
+    obj_t *n = realloc(r->objs, (size_t)cap * sizeof *n);
+    if (!n)
+      return -1;
+    r->objs = n;
+    r->objcap = cap;
+  }
+  obj_t *o = &r->objs[r->nobjs];
+  memset(o, 0, sizeof *o);
+  o->name = strdup(name);
+  o->base = base;
+  int bad = !o->name;
+  if (err) {
+    if (!(o->err = malloc(sizeof *o->err)))
+      bad = 1;
+    else
+      *o->err = *err;
+  } else if (info) {
+    o->size = info->size;
+    bad |= (info->version[0] && !(o->version = strdup(info->version))) ||
+           (info->etag[0] && !(o->etag = strdup(info->etag))) ||
+           (target && target[0] && !(o->target_url = strdup(target)));
+    if (info->checksum_type[0] || info->checksum_value[0])
+      bad |= !(o->cksum_type = strdup(info->checksum_type)) ||
+             !(o->cksum_value = strdup(info->checksum_value));
+    o->max_chunk_size = info->max_chunk_size;
+    o->chunk_count = info->chunk_count;
+  } else if (entry) {
+    o->size = entry->size;
+    o->version = dup_or_null(entry->version);
+    o->cksum_value = dup_or_null(entry->checksum);
+    bad |= (entry->version[0] && !o->version) || (entry->checksum[0] && !o->cksum_value);
+  }
+  if (bad) {
+    free_obj(o);
+    return -1;
+  }
+  o->start = r->size;
+  o->c0 = r->nchunks;
+  o->nchunks = (o->size + r->cs - 1) / r->cs;
+  r->size += o->size;
+  r->nchunks += o->nchunks;
+  r->nobjs++;
+  return 0;
+}
+
+/* how far ahead of the read position objects are listed or HEADed */
+static uint64_t lookahead(const aisfetch_reader *r)
+{
+  return r->uris ? 2u * r->nslots + 16 : 2u * r->nslots + 4096;
+}
+
+static int feeder_cancelled(void *ud)
+{
+  return atomic_load(&((aisfetch_reader *)ud)->stopping);
+}
+
+static void feeder_failed(aisfetch_reader *r, const aisfetch_error *e)
+{
+  /* the rest of the sequence cannot be known: the stream ends in this error */
+  if (e->kind != AISFETCH_E_CANCELLED || !atomic_load(&r->stopping))
+    set_fatal(r, e);
+  r->objs_done = 1;
+  pthread_cond_broadcast(&r->cv);
+  wake(r);
+}
+
+/* prefix: lists the rest of the objects while the first are read */
+static void *lister_thread(void *arg)
+{
+  aisfetch_reader *r = arg;
+  aisfetch_entry *e = malloc(sizeof *e);
+  aisfetch_error err;
+  pthread_mutex_lock(&r->mu);
+  if (!e) {
+    aisf_seterr(&err, AISFETCH_E_SYSTEM, 0, "out of memory listing the objects");
+    feeder_failed(r, &err);
+  }
+  while (e && !r->objs_done) {
+    while (!atomic_load(&r->stopping) && r->nobjs > r->cur + lookahead(r))
+      pthread_cond_wait(&r->cv, &r->mu);
+    if (atomic_load(&r->stopping))
+      break;
+    pthread_mutex_unlock(&r->mu);
+    aisfetch_errkind k = aisfetch_list_next(r->lister, e, &err);
+    pthread_mutex_lock(&r->mu);
+    if (k) {
+      feeder_failed(r, &err);
+      break;
+    }
+    if (!e->name[0]) {
+      r->objs_done = 1;
+    } else if (add_object(r, e->name, &r->uri, NULL, NULL, e, NULL)) {
+      aisf_seterr(&err, AISFETCH_E_SYSTEM, 0, "out of memory listing the objects");
+      feeder_failed(r, &err);
+      break;
+    }
+    pthread_cond_broadcast(&r->cv);
+    wake(r);
+  }
+  pthread_mutex_unlock(&r->mu);
+  free(e);
+  return NULL;
+}
+
+/* uris: HEADs the objects ahead of the read, a few at once; each is taken
+ * into the stream in its turn */
+static void *header_thread(void *arg)
+{
+  aisfetch_reader *r = arg;
+  head_t *h = malloc(sizeof *h);
+  pthread_mutex_lock(&r->mu);
+  while (h && !atomic_load(&r->stopping) && r->next_head < r->nuris) {
+    if (r->next_head > r->cur + lookahead(r)) {
+      pthread_cond_wait(&r->cv, &r->mu);
+      continue;
+    }
+    uint64_t idx = r->next_head++;
+    pthread_mutex_unlock(&r->mu);
+    char url[AISF_URL_MAX];
+    uint64_t redirects = 0;
+    memset(h, 0, sizeof *h);
+    if (aisf_object_url(r->endpoint, &r->uris[idx], url, sizeof url))
+      h->kind = aisf_fail(&h->err, AISFETCH_E_ARG, "object URL too long");
+    else
+      h->kind = aisf_head(&r->http, url, &h->info, h->target, sizeof h->target, &redirects,
+                          &r->stopping, NULL, NULL, NULL, &h->err);
+    pthread_mutex_lock(&r->mu);
+    r->st.redirects += redirects;
+    while (!atomic_load(&r->stopping) && r->nobjs != idx)
+      pthread_cond_wait(&r->cv, &r->mu);
+    if (atomic_load(&r->stopping))
+      break;
+    if (h->kind) {
+      char m[sizeof h->err.message];
+      snprintf(m, sizeof m, "%.200s: %.300s", r->uris[idx].object, h->err.message);
+      aisf_strlcpy(h->err.message, m, sizeof h->err.message);
+    }
+    if (add_object(r, r->uris[idx].object, &r->uris[idx], h->kind ? NULL : &h->info, h->target,
+                   NULL, h->kind ? &h->err : NULL)) {
+      aisfetch_error e;
+      aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "out of memory");
+      feeder_failed(r, &e);
+      break;
+    }
+    if (r->nobjs == r->nuris)
+      r->objs_done = 1;
+    pthread_cond_broadcast(&r->cv);
+    wake(r);
+  }
+  if (!h) {
+    aisfetch_error e;
+    aisf_seterr(&e, AISFETCH_E_SYSTEM, 0, "out of memory");
+    feeder_failed(r, &e);
+  }
+  pthread_mutex_unlock(&r->mu);
+  free(h);
+  return NULL;
+}
+
+/* the kind of stream options ask for: 0 one object, 1 uris, 2 prefix */
+static int what_kind(const aisfetch_options *o, aisfetch_error *err)
+{
+  int n = (o->uri != NULL) + (o->uris != NULL) + (o->prefix != NULL);
+  if (n != 1) {
+    aisf_seterr(err, AISFETCH_E_ARG, 0,
+                n ? "give one of uri, uris and prefix, not several"
+                  : "nothing to read: give uri, uris or prefix");
+    return -1;
+  }
+  return o->uris ? 1 : o->prefix ? 2 : 0;
+}
+
+
 aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
                                aisfetch_error *err)
 {
@@ -1118,17 +1422,22 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   aisfetch_errkind k = check_options(o, err);
   if (k)
     return k;
+  int kind = what_kind(o, err);
+  if (kind < 0)
+    return err->kind;
 
   aisfetch_reader *r = calloc(1, sizeof *r);
   if (!r)
     return aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
   aisf_prefix pre;
   memset(&pre, 0, sizeof pre);
+  aisfetch_object_info *hinfo = NULL;
   for (unsigned i = 0; i < AISF_RING_FILES; i++)
     r->ring_fd[i] = -1;
   r->wake_fd = -1;
   r->zyg_fd = -1;
   r->t_open = aisf_now_ns();
+  r->multi = kind != 0;
   pthread_mutex_init(&r->mu, NULL);
   pthread_mutex_init(&r->hmu, NULL);
   pthread_mutex_init(&r->cmu, NULL);
@@ -1139,52 +1448,36 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   pthread_condattr_destroy(&ca);
   curl_global_init(CURL_GLOBAL_DEFAULT);
 
-  if ((k = aisfetch_uri_parse(o->uri, &r->uri, err)))
+  if (kind == 0 && (k = aisfetch_uri_parse(o->uri, &r->uri, err)))
     goto fail;
-  const char *ep = o->endpoint ? o->endpoint : getenv("AIS_ENDPOINT");
-  if (!ep || !*ep)
-    ep = AISFETCH_DEFAULT_ENDPOINT;
-  if ((k = aisfetch_endpoint_parse(ep, r->endpoint, sizeof r->endpoint, err)))
+  if (kind == 2 && (k = aisfetch_prefix_parse(o->prefix, &r->uri, err)))
     goto fail;
-  if (aisf_object_url(r->endpoint, &r->uri, r->proxy_url, sizeof r->proxy_url)) {
+  if (kind == 1) {
+    uint64_t n = 0;
+    while (o->uris[n])
+      n++;
+    if (!n) {
+      k = aisf_fail(err, AISFETCH_E_ARG, "the list of objects is empty");
+      goto fail;
+    }
+    if (!(r->uris = calloc((size_t)n, sizeof *r->uris))) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+    r->nuris = n;
+    for (uint64_t i = 0; i < n; i++)
+      if ((k = aisfetch_uri_parse(o->uris[i], &r->uris[i], err))) {
+        char m[sizeof err->message];
+        snprintf(m, sizeof m, "object %llu of the list: %.450s", (unsigned long long)i, err->message);
+        aisf_strlcpy(err->message, m, sizeof err->message);
+        goto fail;
+      }
+  }
+  if ((k = aisf_setup_http(&r->http, r->endpoint, sizeof r->endpoint, o, err)))
+    goto fail;
+  if (kind == 0 && aisf_object_url(r->endpoint, &r->uri, r->proxy_url, sizeof r->proxy_url)) {
     k = aisf_fail(err, AISFETCH_E_ARG, "object URL too long");
     goto fail;
-  }
-
-  r->http.connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 10000;
-  r->http.stall_timeout_ms = o->stall_timeout_ms ? o->stall_timeout_ms : 20000;
-  r->http.retries = o->retries;
-  const char *cafile = o->ca_file ? o->ca_file : getenv("AIS_CLIENT_CA");
-  aisf_strlcpy(r->http.ca_file, cafile ? cafile : "", sizeof r->http.ca_file);
-  r->http.skip_verify = o->skip_verify >= 0 ? o->skip_verify : env_true(getenv("AIS_SKIP_VERIFY_CRT"));
-  if (o->user_agent && *o->user_agent)
-    aisf_strlcpy(r->http.user_agent, o->user_agent, sizeof r->http.user_agent);
-  else
-    snprintf(r->http.user_agent, sizeof r->http.user_agent, "libaisfetch/%d.%d.%d",
-             AISFETCH_VERSION_MAJOR, AISFETCH_VERSION_MINOR, AISFETCH_VERSION_MICRO);
-  const char *tok = o->token ? o->token : getenv("AIS_AUTHN_TOKEN");
-  if (tok && *tok) {
-    char h[8192];
-    if ((size_t)snprintf(h, sizeof h, "Authorization: Bearer %s", tok) >= sizeof h ||
-        !header_ok(h)) {
-      k = aisf_fail(err, AISFETCH_E_ARG, "the token is too long or contains a line break");
-      goto fail;
-    }
-    if (add_header(&r->http, h)) {
-      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
-      goto fail;
-    }
-  }
-  for (const char *const *h = o->extra_headers; h && *h; h++) {
-    if (!header_ok(*h)) {
-      k = aisf_fail(err, AISFETCH_E_ARG, "extra header '%.100s' is not 'Name: value' on one line",
-                    *h);
-      goto fail;
-    }
-    if (add_header(&r->http, *h)) {
-      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
-      goto fail;
-    }
   }
   const char *wp = o->worker_path ? o->worker_path : getenv("AISFETCH_WORKER");
   if (wp && *wp)
@@ -1192,47 +1485,105 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   else
     snprintf(r->worker_path, sizeof r->worker_path, "%s/%s", AISFETCH_LIBEXECDIR, WORKER_NAME);
   r->mode = o->worker_mode;
-  r->verify = o->verify_checksum;
+  r->verify = o->verify_checksum && !r->multi;
 
   /* The helper starts (and loads its libraries: about 6 ms here) while the
-   * HEAD crosses the round trip; its ring is sized once the HEAD is in. */
+   * HEAD or the listing crosses the round trip; its ring is sized after. */
   aisfetch_error zyg_err;
   int zyg_failed = 0;
   if (r->mode == AISFETCH_WORKER_PROCESS && start_zygote(r, &zyg_err))
     zyg_failed = 1;
-  if (o->first_bytes >= 0) {
+  if (o->first_bytes >= 0 && kind != 2) {
     size_t cap = o->first_bytes ? (size_t)o->first_bytes : FIRST_BYTES;
     if (o->chunk_size && cap > o->chunk_size)
       cap = o->chunk_size;
     if ((pre.buf = malloc(cap)))
       pre.cap = cap;
   }
-  if ((k = aisf_head(&r->http, r->proxy_url, &r->info, r->target_url, sizeof r->target_url,
-                     &r->st.redirects, &r->cancelled, o->open_cancelled,
-                     o->open_cancelled_data, &pre, err)))
-    goto fail;
-  r->size = r->info.size;
-  aisf_strlcpy(r->info.provider, r->uri.provider, sizeof r->info.provider);
-  aisf_strlcpy(r->info.bucket, r->uri.bucket, sizeof r->info.bucket);
-  aisf_strlcpy(r->info.object, r->uri.object, sizeof r->info.object);
+  if (r->multi)
+    r->cs = o->chunk_size ? o->chunk_size : AISFETCH_DEFAULT_CHUNK_SIZE;
+  if (kind != 2) {
+    /* one object, or the first of a list: HEAD with its first bytes */
+    char url[AISF_URL_MAX];
+    const aisfetch_uri *u = kind ? &r->uris[0] : &r->uri;
+    if (!(hinfo = calloc(1, sizeof *hinfo))) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+    if (kind && aisf_object_url(r->endpoint, u, url, sizeof url)) {
+      k = aisf_fail(err, AISFETCH_E_ARG, "object URL too long");
+      goto fail;
+    }
+    aisfetch_error herr;
+    k = aisf_head(&r->http, kind ? url : r->proxy_url, hinfo, r->target_url,
+                  sizeof r->target_url, &r->st.redirects, &r->cancelled, o->open_cancelled,
+                  o->open_cancelled_data, pre.buf ? &pre : NULL, &herr);
+    if (k && (kind == 0 || k == AISFETCH_E_CANCELLED)) {
+      *err = herr;
+      goto fail;
+    }
+    if (kind == 0) {
+      r->info = *hinfo;
+      if (o->chunk_size)
+        r->cs = o->chunk_size;
+      else if (hinfo->max_chunk_size)
+        r->cs = hinfo->max_chunk_size < AISFETCH_MIN_CHUNK_SIZE ? AISFETCH_MIN_CHUNK_SIZE
+                : hinfo->max_chunk_size > AISFETCH_MAX_CHUNK_SIZE
+                    ? AISFETCH_MAX_CHUNK_SIZE
+                    : (size_t)hinfo->max_chunk_size;
+      else
+        r->cs = AISFETCH_DEFAULT_CHUNK_SIZE;
+    } else if (k) {
+      /* a list goes on past an object that failed; the reader says so when
+       * it gets there */
+      char m[sizeof herr.message];
+      snprintf(m, sizeof m, "%.200s: %.300s", u->object, herr.message);
+      aisf_strlcpy(herr.message, m, sizeof herr.message);
+    }
+    if (add_object(r, u->object, u, k ? NULL : hinfo, r->target_url, NULL, k ? &herr : NULL)) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+    k = AISFETCH_OK;
+    r->next_head = 1;
+    r->objs_done = r->nobjs == (kind ? r->nuris : 1);
+  } else {
+    /* a prefix: its first page is listed now, so that an empty prefix is
+     * an error of the open, not an empty stream */
+    aisfetch_options lo = *o;
+    aisfetch_entry *e = malloc(sizeof *e);
+    if (!e) {
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+      goto fail;
+    }
+    lo.open_cancelled = feeder_cancelled;
+    lo.open_cancelled_data = r;
+    k = aisfetch_list_open(&lo, o->prefix, &r->lister, err);
+    if (!k)
+      k = aisfetch_list_next(r->lister, e, err);
+    if (!k && !e->name[0])
+      k = aisf_fail(err, AISFETCH_E_NOT_FOUND, "no object in bucket %s://%s has a name starting with '%s'",
+                    r->uri.provider, r->uri.bucket, r->uri.object);
+    if (!k && add_object(r, e->name, &r->uri, NULL, NULL, e, NULL))
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+    free(e);
+    if (k)
+      goto fail;
+  }
 
-  if (o->chunk_size)
-    r->cs = o->chunk_size;
-  else if (r->info.max_chunk_size)
-    r->cs = r->info.max_chunk_size < AISFETCH_MIN_CHUNK_SIZE ? AISFETCH_MIN_CHUNK_SIZE
-            : r->info.max_chunk_size > AISFETCH_MAX_CHUNK_SIZE
-                ? AISFETCH_MAX_CHUNK_SIZE
-                : (size_t)r->info.max_chunk_size;
-  else
-    r->cs = AISFETCH_DEFAULT_CHUNK_SIZE;
-  r->nchunks = (r->size + r->cs - 1) / r->cs;
   unsigned want = o->num_workers ? o->num_workers : 8;
-  r->nworkers = r->nchunks < want ? (unsigned)r->nchunks : want;
-  if (r->nchunks == 1)
-    r->mode = AISFETCH_WORKER_THREAD; /* one plain GET: a process would cost more than it */
+  if (!r->multi) {
+    r->nworkers = r->nchunks < want ? (unsigned)r->nchunks : want;
+    if (r->nchunks == 1)
+      r->mode = AISFETCH_WORKER_THREAD; /* one plain GET: a process would cost more than it */
+  } else {
+    r->nworkers = r->objs_done && r->nchunks < want ? (unsigned)r->nchunks : want;
+    if (!r->nworkers)
+      r->nworkers = 1;
+  }
   r->nslots = o->slots ? o->slots : 2 * r->nworkers;
-  if (r->nslots > r->nchunks)
-    r->nslots = (unsigned)r->nchunks;
+  if ((!r->multi || r->objs_done) && r->nslots > r->nchunks)
+    r->nslots = r->nchunks ? (unsigned)r->nchunks : 1;
   /* each slot is mapped on its own at s x stride, from file offset
    * (s / nfiles) x stride: both must be whole pages (16 or 64 KiB on some
    * arm64 and ppc64 kernels, not only 4 KiB) */
@@ -1242,22 +1593,26 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->ring_size = r->stride * r->nslots;
   r->pos = 0;
   r->idle = o->start_idle != 0;
-  r->stop = r->idle ? 0 : r->size;
+  r->stop = r->idle ? 0 : r->multi ? UINT64_MAX : r->size;
   r->ra = r->nslots;
   r->info.chunk_size = r->cs;
   r->info.num_workers = r->nworkers;
   r->info.slots = r->nslots;
   r->st.num_workers = r->nworkers;
+  aisf_strlcpy(r->info.provider, r->uri.provider, sizeof r->info.provider);
+  aisf_strlcpy(r->info.bucket, r->uri.bucket, sizeof r->info.bucket);
+  aisf_strlcpy(r->info.object, r->uri.object, sizeof r->info.object);
 
   if (r->verify) {
     int known;
     r->hash = aisf_hash_new(r->info.checksum_type, &known);
     r->hash_state = r->hash ? 1 : 0;
   }
-  if (r->mode == AISFETCH_WORKER_THREAD || r->size == 0)
+  if (r->mode == AISFETCH_WORKER_THREAD || (!r->multi && r->size == 0))
     stop_zygote(r, 0); /* not needed after all: it has no worker yet */
-  if (r->size == 0) {
+  if (!r->multi && r->size == 0) {
     free(pre.buf);
+    free(hinfo);
     *out = r;
     return AISFETCH_OK;
   }
@@ -1273,9 +1628,12 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   }
   for (unsigned i = 0; i < r->nworkers; i++)
     r->wk[i].fd = -1;
-  put_prefix(r, &pre);
+  if (hinfo)
+    put_prefix(r, &pre, hinfo);
   free(pre.buf);
   pre.buf = NULL;
+  free(hinfo);
+  hinfo = NULL;
   if (zyg_failed && r->mode == AISFETCH_WORKER_PROCESS) {
     *err = zyg_err;
     k = err->kind;
@@ -1300,10 +1658,23 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     goto fail;
   }
   r->disp_started = 1;
+  /* the rest of the sequence is listed or HEADed while it is read */
+  unsigned nf = kind == 2 ? 1 : kind == 1 ? (r->nuris - 1 < 8 ? (unsigned)r->nuris - 1 : 8) : 0;
+  for (unsigned i = 0; !r->objs_done && i < nf; i++) {
+    e = pthread_create(&r->feeders[i], NULL, kind == 2 ? lister_thread : header_thread, r);
+    if (e) {
+      if (i)
+        break; /* fewer HEADs at once */
+      k = aisf_fail(err, AISFETCH_E_SYSTEM, "pthread_create: %s", strerror(e));
+      goto fail;
+    }
+    r->nfeeders++;
+  }
   *out = r;
   return AISFETCH_OK;
 fail:
   free(pre.buf);
+  free(hinfo);
   aisfetch_close(r);
   return k;
 }
@@ -1312,10 +1683,13 @@ void aisfetch_close(aisfetch_reader *r)
 {
   if (!r)
     return;
+  atomic_store(&r->stopping, 1);
   pthread_mutex_lock(&r->mu);
   r->closing = 1;
   pthread_cond_broadcast(&r->cv);
   pthread_mutex_unlock(&r->mu);
+  for (unsigned i = 0; i < r->nfeeders; i++)
+    pthread_join(r->feeders[i], NULL);
   if (r->disp_started) {
     wake(r);
     pthread_join(r->disp, NULL);
@@ -1348,6 +1722,11 @@ void aisfetch_close(aisfetch_reader *r)
   if (r->wake_fd >= 0)
     close(r->wake_fd);
   aisf_hash_free(r->hash);
+  aisfetch_list_close(r->lister);
+  for (uint64_t i = 0; i < r->nobjs; i++)
+    free_obj(&r->objs[i]);
+  free(r->objs);
+  free(r->uris);
   curl_slist_free_all(r->http.headers);
   free(r->config);
   free(r->slots);
@@ -1364,15 +1743,125 @@ void aisfetch_close(aisfetch_reader *r)
 
 uint64_t aisfetch_size(const aisfetch_reader *r)
 {
-  return r->size;
+  aisfetch_reader *m = (aisfetch_reader *)r;
+  pthread_mutex_lock(&m->mu);
+  uint64_t n = m->size;
+  pthread_mutex_unlock(&m->mu);
+  return n;
+}
+
+/* under mu: object i's info */
+static void obj_info(const aisfetch_reader *r, uint64_t i, aisfetch_object_info *info)
+{
+  *info = r->info;
+  if (i >= r->nobjs)
+    return;
+  const obj_t *o = &r->objs[i];
+  if (r->multi) {
+    info->size = o->size;
+    aisf_strlcpy(info->version, o->version ? o->version : "", sizeof info->version);
+    aisf_strlcpy(info->checksum_type, o->cksum_type ? o->cksum_type : "",
+                 sizeof info->checksum_type);
+    aisf_strlcpy(info->checksum_value, o->cksum_value ? o->cksum_value : "",
+                 sizeof info->checksum_value);
+    aisf_strlcpy(info->etag, o->etag ? o->etag : "", sizeof info->etag);
+    info->max_chunk_size = o->max_chunk_size;
+    info->chunk_count = o->chunk_count;
+    aisf_strlcpy(info->provider, o->base->provider, sizeof info->provider);
+    aisf_strlcpy(info->bucket, o->base->bucket, sizeof info->bucket);
+    aisf_strlcpy(info->object, o->name, sizeof info->object);
+  }
+  aisf_strlcpy(info->target_url, o->target_url ? o->target_url : "", sizeof info->target_url);
 }
 
 void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_info *info)
 {
   pthread_mutex_lock(&r->mu);
-  *info = r->info;
-  aisf_strlcpy(info->target_url, r->target_url, sizeof info->target_url);
+  obj_info(r, r->cur, info);
   pthread_mutex_unlock(&r->mu);
+}
+
+uint64_t aisfetch_objects_known(aisfetch_reader *r, int *complete)
+{
+  pthread_mutex_lock(&r->mu);
+  uint64_t n = r->nobjs;
+  if (complete)
+    *complete = r->objs_done;
+  pthread_mutex_unlock(&r->mu);
+  return n;
+}
+
+/* under mu: waits until object idx is known or the sequence is; 0 when it is */
+static aisfetch_errkind wait_object(aisfetch_reader *r, uint64_t idx, aisfetch_error *err)
+{
+  while (idx >= r->nobjs && !r->objs_done) {
+    if (atomic_load(&r->cancelled))
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "cancelled");
+    if (r->closing)
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "the reader is closing");
+    pthread_cond_wait(&r->cv, &r->mu);
+  }
+  if (idx < r->nobjs)
+    return AISFETCH_OK;
+  if (r->has_fatal) { /* the listing failed */
+    if (err)
+      *err = r->fatal;
+    return r->fatal.kind;
+  }
+  return aisf_fail(err, AISFETCH_E_ARG, "no object %llu: the sequence has %llu",
+                   (unsigned long long)idx, (unsigned long long)r->nobjs);
+}
+
+aisfetch_errkind aisfetch_object_at(aisfetch_reader *r, uint64_t idx, aisfetch_object_info *info,
+                                    uint64_t *stream_offset, aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->mu);
+  aisfetch_errkind k = wait_object(r, idx, err);
+  if (!k) {
+    if (info)
+      obj_info(r, idx, info);
+    if (stream_offset)
+      *stream_offset = r->objs[idx].start;
+    if (r->objs[idx].err) {
+      if (err)
+        *err = *r->objs[idx].err;
+      k = r->objs[idx].err->kind;
+    }
+  }
+  pthread_mutex_unlock(&r->mu);
+  return k;
+}
+
+/* under mu: past the objects that ended before pos, stopping at one whose
+ * HEAD failed (1 then) */
+static int settle_cur(aisfetch_reader *r)
+{
+  uint64_t was = r->cur;
+  int failed = 0;
+  while (r->cur < r->nobjs) {
+    const obj_t *o = &r->objs[r->cur];
+    if (o->err && !o->skipped) {
+      failed = 1;
+      break;
+    }
+    if (r->pos < o->start + o->size)
+      break;
+    if (r->cur + 1 >= r->nobjs && !r->objs_done)
+      break;
+    r->cur++;
+  }
+  if (r->cur != was)
+    pthread_cond_broadcast(&r->cv); /* the feeders look ahead of cur */
+  return failed;
+}
+
+uint64_t aisfetch_object_index(aisfetch_reader *r)
+{
+  pthread_mutex_lock(&r->mu);
+  settle_cur(r);
+  uint64_t i = r->cur;
+  pthread_mutex_unlock(&r->mu);
+  return i;
 }
 
 uint64_t aisfetch_tell(const aisfetch_reader *r)
@@ -1436,20 +1925,30 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
         *err = r->fatal;
       return r->fatal.kind;
     }
-    if (r->pos >= stop || r->pos >= r->size) {
+    if (r->pos < stop && settle_cur(r)) {
+      if (err)
+        *err = *r->objs[r->cur].err;
+      return r->objs[r->cur].err->kind;
+    }
+    if (r->pos >= stop || (r->pos >= r->size && r->objs_done)) {
       chunk->offset = r->pos;
+      chunk->object = r->cur < r->nobjs || !r->nobjs ? r->cur : r->nobjs;
       return AISFETCH_OK;
     }
-    uint64_t c = r->pos / r->cs;
+    if (r->pos >= r->size) { /* the next objects are still being listed */
+      pthread_cond_wait(&r->cv, &r->mu);
+      continue;
+    }
+    uint64_t c = chunk_at(r, r->pos);
     int s = find_slot(r, c);
-    uint64_t cstart = c * r->cs;
+    uint64_t cstart = chunk_start(r, c);
     /* a range still arriving: the bytes its worker reported written */
     int partial = s >= 0 &&
                   (r->slots[s].state == SLOT_FETCHING || r->slots[s].state == SLOT_PARTIAL) &&
                   cstart + r->slots[s].avail > r->pos;
     if (s >= 0 && (r->slots[s].state == SLOT_READY || partial)) {
       slot_t *sl = &r->slots[s];
-      uint64_t cend = cstart + r->cs < r->size ? cstart + r->cs : r->size;
+      uint64_t cend = cstart + chunk_len(r, c);
       if (partial)
         cend = cstart + sl->avail;
       if (cend > stop)
@@ -1458,6 +1957,8 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       chunk->data = r->ring + (size_t)s * r->stride + (r->pos - cstart);
       chunk->len = (size_t)(cend - r->pos);
       chunk->offset = r->pos;
+      chunk->object = obj_of_chunk(r, c);
+      chunk->object_offset = r->pos - r->objs[chunk->object].start;
       chunk->slot_ = (unsigned)s;
       chunk->lease_ = sl->lease;
       r->pos = cend;
@@ -1495,14 +1996,14 @@ static aisfetch_errkind next_call(aisfetch_reader *r, aisfetch_chunk *chunk, ais
 {
   pthread_mutex_lock(&r->mu);
   if (r->idle) /* opened idle: the first next() reads on from the start */
-    reposition(r, r->pos, r->size, r->nslots);
+    reposition(r, r->pos, r->multi ? UINT64_MAX : r->size, r->nslots);
   aisfetch_errkind k = next_locked(r, chunk, r->stop, err);
   pthread_mutex_unlock(&r->mu);
   if (k)
     return k;
   if (chunk->len)
     hash_chunk(r, chunk);
-  else if (chunk->offset >= r->size)
+  else if (!r->multi && chunk->offset >= r->size)
     return hash_finish(r, err);
   return AISFETCH_OK;
 }
@@ -1548,10 +2049,29 @@ unsigned aisfetch_slots_held(aisfetch_reader *r)
 }
 
 /* under mu: move the window; keeps what is still useful */
+/* under mu: the object the bytes at off come from: an object whose HEAD
+ * failed and that starts there comes first (the read reports it) */
+static uint64_t obj_at(const aisfetch_reader *r, uint64_t off)
+{
+  uint64_t lo = 0, hi = r->nobjs;
+  while (lo < hi) { /* the first that starts at or after off */
+    uint64_t mid = lo + (hi - lo) / 2;
+    if (r->objs[mid].start < off)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo > 0 && (lo == r->nobjs || r->objs[lo].start > off))
+    lo--; /* off is inside object lo - 1 */
+  return lo;
+}
+
 static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned ra)
 {
-  if (r->size && off != r->pos && find_slot(r, off / r->cs) < 0 && off < r->size)
+  if (r->size && off != r->pos && off < r->size && find_slot(r, chunk_at(r, off)) < 0)
     r->st.restarts++;
+  if (r->multi && off != r->pos)
+    r->cur = obj_at(r, off);
   r->pos = off;
   r->stop = stop;
   r->idle = 0;
@@ -1564,21 +2084,41 @@ static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned
 }
 
 /* under cmu */
+/* under mu: waits until the stream's first `bytes` are known, or all of it;
+ * 0, or why not */
+static aisfetch_errkind wait_bytes(aisfetch_reader *r, uint64_t bytes, aisfetch_error *err)
+{
+  while (!r->objs_done && r->size < bytes) {
+    if (atomic_load(&r->cancelled))
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "cancelled");
+    if (r->closing)
+      return aisf_fail(err, AISFETCH_E_CANCELLED, "the reader is closing");
+    pthread_cond_wait(&r->cv, &r->mu);
+  }
+  return AISFETCH_OK;
+}
+
 static aisfetch_errkind seek_call(aisfetch_reader *r, uint64_t off, uint64_t stop,
                                   aisfetch_error *err)
 {
-  if (stop > r->size)
-    stop = r->size;
-  if (off > r->size)
-    return aisf_fail(err, AISFETCH_E_ARG, "seek to %llu is past the end of the object (%llu bytes)",
-                     (unsigned long long)off, (unsigned long long)r->size);
-  if (stop < off)
-    return aisf_fail(err, AISFETCH_E_ARG, "stop %llu is before the start %llu",
-                     (unsigned long long)stop, (unsigned long long)off);
   pthread_mutex_lock(&r->mu);
+  aisfetch_errkind k = wait_bytes(r, off, err);
+  if (!k && stop > r->size && r->objs_done)
+    stop = r->size;
+  if (!k && off > r->size)
+    k = aisf_fail(err, AISFETCH_E_ARG, "seek to %llu is past the end of the %s (%llu bytes)",
+                  (unsigned long long)off, r->multi ? "stream" : "object",
+                  (unsigned long long)r->size);
+  if (!k && stop < off)
+    k = aisf_fail(err, AISFETCH_E_ARG, "stop %llu is before the start %llu",
+                  (unsigned long long)stop, (unsigned long long)off);
+  if (k) {
+    pthread_mutex_unlock(&r->mu);
+    return k;
+  }
   /* A seek to bytes the ring does not hold fetches their chunk alone first:
    * in parallel with the readahead it would get a share of the bandwidth. */
-  int alone = off != r->pos && off < r->size && find_slot(r, off / r->cs) < 0;
+  int alone = off != r->pos && off < r->size && find_slot(r, chunk_at(r, off)) < 0;
   reposition(r, off, stop, alone ? 1 : r->nslots);
   r->seek_ramp = alone;
   pthread_mutex_unlock(&r->mu);
@@ -1612,13 +2152,20 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
     *got = 0;
   if (len && !buf)
     return aisf_fail(err, AISFETCH_E_ARG, "read_range into a NULL buffer");
-  if (off >= r->size || len == 0)
+  if (len == 0)
     return AISFETCH_OK;
-  if (len > r->size - off)
-    len = (size_t)(r->size - off);
   pthread_mutex_lock(&r->cmu);
   pthread_mutex_lock(&r->mu);
-  unsigned span = (unsigned)((off + len - 1) / r->cs - off / r->cs + 1);
+  k = wait_bytes(r, off + len < off ? UINT64_MAX : off + len, err);
+  if (k || off >= r->size) {
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->cmu);
+    return k;
+  }
+  if (len > r->size - off)
+    len = (size_t)(r->size - off);
+  uint64_t span64 = chunk_at(r, off + len - 1) - chunk_at(r, off) + 1;
+  unsigned span = span64 > r->nslots ? r->nslots : (unsigned)span64;
   unsigned ra;
   if (off == r->rr_end && r->pos == off)
     ra = r->ra * 2; /* sequential: grow the readahead */
@@ -1628,7 +2175,7 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
     ra = span;
   if (ra > r->nslots)
     ra = r->nslots;
-  reposition(r, off, r->size, ra);
+  reposition(r, off, r->multi ? UINT64_MAX : r->size, ra);
   r->seek_ramp = 0;
   while (done < len) {
     aisfetch_chunk c;
@@ -1659,13 +2206,19 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
 aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len,
                                    aisfetch_error *err)
 {
-  if (dst_len < r->size)
-    return aisf_fail(err, AISFETCH_E_ARG, "buffer of %zu bytes is smaller than the object (%llu)",
-                     dst_len, (unsigned long long)r->size);
+  pthread_mutex_lock(&r->mu);
+  aisfetch_errkind k0 = wait_bytes(r, UINT64_MAX, err);
+  uint64_t size = r->size;
+  pthread_mutex_unlock(&r->mu);
+  if (k0)
+    return k0;
+  if (dst_len < size)
+    return aisf_fail(err, AISFETCH_E_ARG, "buffer of %zu bytes is smaller than the %s (%llu)",
+                     dst_len, r->multi ? "stream" : "object", (unsigned long long)size);
   pthread_mutex_lock(&r->cmu);
   aisfetch_errkind k = seek_call(r, 0, UINT64_MAX, err);
   /* an object bigger than the caches: its start is out of them by its end */
-  int stream = r->size >= AISF_STREAM_COPY_MIN;
+  int stream = size >= AISF_STREAM_COPY_MIN;
   while (!k) {
     aisfetch_chunk c;
     k = next_call(r, &c, err);
@@ -1677,6 +2230,31 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
       memcpy((uint8_t *)dst + c.offset, c.data, c.len);
     aisfetch_release(r, &c);
   }
+  pthread_mutex_unlock(&r->cmu);
+  return k;
+}
+
+aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->cmu);
+  pthread_mutex_lock(&r->mu);
+  settle_cur(r);
+  uint64_t cur = r->cur;
+  aisfetch_errkind k = cur < r->nobjs ? wait_object(r, cur + 1, err) : AISFETCH_OK;
+  if (k == AISFETCH_E_ARG)
+    k = AISFETCH_OK; /* it was the last: the end */
+  if (!k && cur < r->nobjs) {
+    r->objs[cur].skipped = 1;
+    uint64_t off = cur + 1 < r->nobjs ? r->objs[cur + 1].start : r->size;
+    reposition(r, off, r->multi ? UINT64_MAX : r->size, r->nslots);
+    r->seek_ramp = 0;
+    r->cur = cur + 1;
+  }
+  pthread_mutex_unlock(&r->mu);
+  pthread_mutex_lock(&r->hmu);
+  if (r->hash_state == 1)
+    r->hash_state = 0;
+  pthread_mutex_unlock(&r->hmu);
   pthread_mutex_unlock(&r->cmu);
   return k;
 }

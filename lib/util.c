@@ -93,11 +93,12 @@ static int bucket_char(unsigned char c)
   return isalnum(c) || c == '-' || c == '_' || c == '.';
 }
 
-aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out, aisfetch_error *err)
+static aisfetch_errkind parse(const char *uri, aisfetch_uri *out, int prefix, aisfetch_error *err)
 {
   memset(out, 0, sizeof *out);
   if (!uri || !*uri)
-    return aisf_fail(err, AISFETCH_E_ARG, "empty object URI (expected [provider://]bucket/object)");
+    return aisf_fail(err, AISFETCH_E_ARG, prefix ? "empty URI (expected [provider://]bucket/[prefix])"
+                                                 : "empty object URI (expected [provider://]bucket/object)");
   for (const unsigned char *p = (const unsigned char *)uri; *p; p++)
     if (*p < 0x20 || *p == 0x7f)
       return aisf_fail(err, AISFETCH_E_ARG, "object URI contains a control character at byte %zu",
@@ -156,6 +157,8 @@ aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out, aisfetch
   if ((blen == 1 && p[0] == '.') || (blen == 2 && p[0] == '.' && p[1] == '.'))
     return aisf_fail(err, AISFETCH_E_ARG, "invalid bucket name '%.*s' in '%s'", (int)blen, p, uri);
   memcpy(out->bucket, p, blen);
+  if (prefix && (!slash || !slash[1]))
+    return AISFETCH_OK; /* the whole bucket */
   if (!slash || !slash[1])
     return aisf_fail(err, AISFETCH_E_ARG, "missing object name in '%s' (expected bucket/object)", uri);
   const char *obj = slash + 1;
@@ -163,6 +166,16 @@ aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out, aisfetch
     return aisf_fail(err, AISFETCH_E_ARG, "object name too long in '%s'", uri);
   aisf_strlcpy(out->object, obj, sizeof out->object);
   return AISFETCH_OK;
+}
+
+aisfetch_errkind aisfetch_uri_parse(const char *uri, aisfetch_uri *out, aisfetch_error *err)
+{
+  return parse(uri, out, 0, err);
+}
+
+aisfetch_errkind aisfetch_prefix_parse(const char *uri, aisfetch_uri *out, aisfetch_error *err)
+{
+  return parse(uri, out, 1, err);
 }
 
 aisfetch_errkind aisfetch_endpoint_parse(const char *ep, char *out, size_t out_len,
@@ -260,6 +273,25 @@ int aisf_object_url(const char *endpoint, const aisfetch_uri *u, char *out, size
   if (raw_append(out, n, &pos, endpoint) || raw_append(out, n, &pos, "/v1/objects/") ||
       pct_append(out, n, &pos, u->bucket, 0) || raw_append(out, n, &pos, "/") ||
       pct_append(out, n, &pos, u->object, 1) || raw_append(out, n, &pos, "?provider=") ||
+      raw_append(out, n, &pos, u->provider))
+    return -1;
+  if (u->ns_uuid[0] || u->ns_name[0]) {
+    char ns[300];
+    snprintf(ns, sizeof ns, "@%s#%s", u->ns_uuid, u->ns_name);
+    if (raw_append(out, n, &pos, "&namespace=") || pct_append(out, n, &pos, ns, 0))
+      return -1;
+  }
+  return 0;
+}
+
+int aisf_bucket_url(const char *endpoint, const aisfetch_uri *u, char *out, size_t n)
+{
+  size_t pos = 0;
+  if (n == 0)
+    return -1;
+  out[0] = '\0';
+  if (raw_append(out, n, &pos, endpoint) || raw_append(out, n, &pos, "/v1/buckets/") ||
+      pct_append(out, n, &pos, u->bucket, 0) || raw_append(out, n, &pos, "?provider=") ||
       raw_append(out, n, &pos, u->provider))
     return -1;
   if (u->ns_uuid[0] || u->ns_name[0]) {

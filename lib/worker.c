@@ -80,10 +80,6 @@ struct worker {
   unsigned nfiles, nslots;
   uint64_t stride;
   aisf_http_cfg http;
-  char proxy_url[AISF_URL_MAX];
-  uint64_t object_size;
-  char version[128], cksum_type[16], cksum_value[160], etag[160];
-  int have_version, have_cksum, have_etag;
   CURLM *multi;
   job jobs[MAX_JOBS];
   char *buf;                 /* one control message */
@@ -112,7 +108,7 @@ static void xfail(job *x, aisfetch_errkind kind, int retry, const char *fmt, ...
 /* Checks a 2xx answer's headers against the range asked and the HEAD. */
 static void check_headers(job *x)
 {
-  worker *w = x->w;
+  const aisf_objdesc *o = &x->job.obj;
   aisf_resp *r = &x->resp;
   uint64_t end = x->job.start + x->job.len - 1;
   x->checked = 1;
@@ -136,9 +132,9 @@ static void check_headers(job *x)
           (unsigned long long)x->job.start, (unsigned long long)end);
     return;
   }
-  if (r->cr_size != w->object_size) {
+  if (r->cr_size != o->size) {
     xfail(x, AISFETCH_E_CHANGED, 0, "object size changed from %llu to %llu during the read",
-          (unsigned long long)w->object_size, (unsigned long long)r->cr_size);
+          (unsigned long long)o->size, (unsigned long long)r->cr_size);
     return;
   }
   if (r->cr_start != x->job.start || r->cr_end != end) {
@@ -153,19 +149,20 @@ static void check_headers(job *x)
           (unsigned long long)r->content_length, (unsigned long long)x->job.len);
     return;
   }
-  switch (aisf_resp_other_object(r, w->have_version ? w->version : "", w->have_cksum,
-                                 w->cksum_type, w->cksum_value, w->have_etag ? w->etag : "")) {
+  switch (aisf_resp_other_object(r, (o->have & AISF_HAVE_VERSION) ? o->version : "",
+                                 (o->have & AISF_HAVE_CKSUM) != 0, o->cksum_type, o->cksum_value,
+                                 (o->have & AISF_HAVE_ETAG) ? o->etag : "")) {
   case 'v':
     xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: version '%s' became '%s'",
-          w->version, r->have_version ? r->version : "(none)");
+          o->version, r->have_version ? r->version : "(none)");
     break;
   case 'c':
     xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: checksum %s:%s became %s:%s",
-          w->cksum_type, w->cksum_value, r->cksum_type[0] ? r->cksum_type : "(none)",
-          r->cksum_value);
+          o->cksum_type[0] ? o->cksum_type : "(listed)", o->cksum_value,
+          r->cksum_type[0] ? r->cksum_type : "(none)", r->cksum_value);
     break;
   case 'e':
-    xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: ETag %s became %s", w->etag,
+    xfail(x, AISFETCH_E_CHANGED, 0, "object changed during the read: ETag %s became %s", o->etag,
           r->etag);
     break;
   }
@@ -551,7 +548,7 @@ static void end_try(job *j, CURLcode rc, int stalled)
   /* the target may have left the cluster: ask the proxy again, once */
   if (!j->via_proxy && !j->fell_back && (st == 404 || conn_failed)) {
     j->fell_back = j->via_proxy = 1;
-    aisf_strlcpy(j->url, w->proxy_url, sizeof j->url);
+    aisf_strlcpy(j->url, j->job.obj.proxy_url, sizeof j->url);
     j->tries--;
     start_try(j);
     return;
@@ -570,7 +567,7 @@ static void begin(job *j)
   const aisf_msg_job *m = &j->job;
   uint64_t slot = m->slot_off / w->stride, in = m->slot_off % w->stride;
   if (slot >= w->nslots || m->len > w->stride - in || m->len == 0 ||
-      m->start >= w->object_size || m->len > w->object_size - m->start) {
+      m->start >= m->obj.size || m->len > m->obj.size - m->start) {
     j->res.kind = AISFETCH_E_SYSTEM;
     snprintf(j->res.message, sizeof j->res.message, "invalid job from the parent");
     finish(j);
@@ -581,7 +578,7 @@ static void begin(job *j)
   snprintf(j->range, sizeof j->range, "%llu-%llu", (unsigned long long)m->start,
            (unsigned long long)(m->start + m->len - 1));
   j->via_proxy = m->url[0] == '\0';
-  aisf_strlcpy(j->url, j->via_proxy ? w->proxy_url : m->url, sizeof j->url);
+  aisf_strlcpy(j->url, j->via_proxy ? m->obj.proxy_url : m->url, sizeof j->url);
   start_try(j);
 }
 
@@ -628,24 +625,15 @@ static const char *apply_config(worker *w, const char *buf, size_t n)
     str[ns++] = s;
     s = z + 1;
   }
-  if (ns < 8 || ns != c.nstrings)
+  if (ns < 2 || ns != c.nstrings)
     return "wrong number of strings";
   w->http.connect_timeout_ms = (long)c.connect_timeout_ms;
   w->http.stall_timeout_ms = (long)c.stall_timeout_ms;
   w->http.retries = c.retries;
   w->http.skip_verify = c.skip_verify;
-  w->object_size = c.object_size;
-  aisf_strlcpy(w->proxy_url, str[0], sizeof w->proxy_url);
-  aisf_strlcpy(w->http.ca_file, str[1], sizeof w->http.ca_file);
-  aisf_strlcpy(w->http.user_agent, str[2], sizeof w->http.user_agent);
-  aisf_strlcpy(w->version, str[3], sizeof w->version);
-  aisf_strlcpy(w->cksum_type, str[4], sizeof w->cksum_type);
-  aisf_strlcpy(w->cksum_value, str[5], sizeof w->cksum_value);
-  aisf_strlcpy(w->etag, str[6], sizeof w->etag);
-  w->have_version = strchr(str[7], 'v') != NULL;
-  w->have_cksum = strchr(str[7], 'c') != NULL;
-  w->have_etag = strchr(str[7], 'e') != NULL;
-  for (unsigned i = 8; i < ns; i++) {
+  aisf_strlcpy(w->http.ca_file, str[0], sizeof w->http.ca_file);
+  aisf_strlcpy(w->http.user_agent, str[1], sizeof w->http.user_agent);
+  for (unsigned i = 2; i < ns; i++) {
     struct curl_slist *l = curl_slist_append(w->http.headers, str[i]);
     if (!l)
       return "out of memory";
