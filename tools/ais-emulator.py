@@ -3,10 +3,11 @@
 
 Speaks the read side of the AIStore wire protocol (see the project's protocol
 notes): HEAD/GET through the proxy are redirected (307/301) to the owning
-target, targets serve HEAD (v1 and v2) and GET with single byte ranges.
-A control API under /_emu/ on the proxy port creates generated or in-memory
-objects, moves objects between targets, takes targets down and up, injects
-faults, shapes traffic and reports statistics.
+target, targets serve HEAD (v1 and v2) and GET with single byte ranges, and
+the proxy answers list-objects (GET /v1/buckets/B, JSON or msgpack pages).
+A control API under /_emu/ on the proxy port creates generated (one or many
+at once) or in-memory objects, moves objects between targets, takes targets
+down and up, injects faults, shapes traffic and reports statistics.
 
 Runs on the Python 3 standard library; the xxhash and crc32c modules (Debian
 python3-xxhash, python3-crc32c) are needed only for those checksum types.
@@ -14,6 +15,7 @@ See tools/emulator-README.md for the full CLI and API.
 """
 
 import argparse
+import bisect
 import collections
 import hashlib
 import html
@@ -52,6 +54,7 @@ KNUTH = 2654435761
 SEND_PIECE = 1 << 20          # largest buffer handed to the socket at once
 HASH_PIECE = 4 << 20          # checksums stream through the hash in these pieces
 EAGER_CKSUM_LIMIT = 256 << 20  # PUT computes checksums now up to this size
+BULK_MAX = 1000000              # objects per POST /_emu/objects/bulk
 
 CKSUM_TYPES = ("none", "xxhash", "xxhash2", "md5", "crc32c", "sha256", "sha512")
 PROVIDERS = {"ais": "ais", "aws": "aws", "s3": "aws", "gcp": "gcp", "gs": "gcp",
@@ -64,6 +67,19 @@ FAULT_KINDS = ("status", "reset", "short", "full200", "bad_range", "extra",
                "stall", "slow", "overwrite", "delay")
 PRE_KINDS = ("delay", "overwrite")                 # combine with anything
 RANGE_KINDS = ("full200", "bad_range", "extra")    # need a satisfiable range GET
+LIST_KINDS = ("status", "reset", "short", "stall", "slow", "delay")  # usable on LIST
+
+# list-objects (api/apc/lsmsg.go, cmn/objlist.go)
+MAX_PAGE = {"ais": 10000, "aws": 1000, "gcp": 1000, "azure": 5000, "oci": 1000}
+LS_CACHED, LS_NAME_ONLY, LS_NAME_SIZE = 1, 16, 32
+LS_NOT_CACHED, LS_NO_RECURSION, LS_DIFF, LS_NO_DIRS, LS_NBI = 512, 2048, 4096, 8192, 32768
+ENTRY_IS_CACHED, ENTRY_IS_DIR, ENTRY_IS_CHUNKED = 64, 256, 8192
+LSO_PROPS_ALL = ("name", "size", "checksum", "atime", "version", "cached", "status",
+                 "copies", "ec", "custom", "location")
+LSO_STR_FIELDS = ("uuid", "props", "time_format", "prefix", "start_after",
+                  "continuation_token", "target")
+LIST_SNAPSHOTS = 16       # listings (uuids) whose name snapshot is kept
+LIST_JSON_MODES = ("jsoniter", "encoding/json")
 
 VERBOSE = False
 
@@ -293,6 +309,7 @@ class Store:
         self.tombstones = set()  # data-dir files "deleted" via the control API
         self.buckets = set()    # (provider, bucket) created via the control API
         self.placement = {}     # key -> target index (control API move)
+        self.names = {}         # (provider, bucket) -> set of names in self.objs
 
     # -- data-dir --
     def _bucket_dir(self, bucket):
@@ -370,13 +387,65 @@ class Store:
             self.objs[key] = obj
             self.tombstones.discard(key)
             self.buckets.add((key[0], key[1]))
+            self.names.setdefault(key[:2], set()).add(key[2])
         return obj
+
+    def bulk_put(self, provider, bucket, items):
+        """Create many objects at once: items = [(name, kw), ...]."""
+        bdir = self._bucket_dir(bucket) if provider == "ais" else None
+        on_disk = bdir is not None and os.path.isdir(bdir)
+        prevs = [self.lookup((provider, bucket, name)) if on_disk else None
+                 for name, _ in items]
+        with self.lock:
+            names = self.names.setdefault((provider, bucket), set())
+            self.buckets.add((provider, bucket))
+            for (name, kw), prev in zip(items, prevs):
+                key = (provider, bucket, name)
+                if prev is None:
+                    prev = self.objs.get(key)
+                version = prev.version + 1 if prev is not None else 1
+                self.objs[key] = Obj(key, version=version, **kw)
+                self.tombstones.discard(key)
+                names.add(name)
+        return len(items)
+
+    def delete_bucket(self, provider, bucket):
+        """Drop every control-API object of the bucket and the bucket itself
+        (data-dir files stay; an ais bucket with a data-dir directory still exists)."""
+        with self.lock:
+            names = self.names.pop((provider, bucket), set())
+            for name in names:
+                key = (provider, bucket, name)
+                self.objs.pop(key, None)
+                self.placement.pop(key, None)
+            self.buckets.discard((provider, bucket))
+        return len(names)
+
+    def list_names(self, provider, bucket):
+        """Every object name of the bucket (control API and data-dir), as UTF-8
+        (surrogateescape) bytes, sorted bytewise as Go compares strings."""
+        with self.lock:
+            names = set(self.names.get((provider, bucket), ()))
+            tomb = {k[2] for k in self.tombstones if k[0] == provider and k[1] == bucket}
+        bdir = self._bucket_dir(bucket) if provider == "ais" else None
+        if bdir is not None and os.path.isdir(bdir):
+            for root, dirs, files in os.walk(bdir):
+                rel = os.path.relpath(root, bdir)
+                base = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+                for f in files:
+                    name = base + f
+                    if name not in tomb:
+                        names.add(name)
+        out = [n.encode("utf-8", "surrogateescape") for n in names]
+        out.sort()
+        return out
 
     def delete(self, key):
         if self.lookup(key) is None:
             return False
         with self.lock:
-            self.objs.pop(key, None)
+            if self.objs.pop(key, None) is not None:
+                self.names.get(key[:2], set()).discard(key[2])
             self.files.pop(key, None)
         path = self._file_path(key[1], key[2]) if key[0] == "ais" else None
         if path and os.path.isfile(path):
@@ -415,6 +484,288 @@ class Store:
 
 
 # ---------------------------------------------------------------------------
+# Listing (list-objects): encoders, time layouts, name snapshots
+# ---------------------------------------------------------------------------
+
+_JS_ESC_RE = re.compile(rb'[\x00-\x1f"\\]')
+_JS_ESC = {0x22: b'\\"', 0x5C: b'\\\\', 0x0A: b'\\n', 0x0D: b'\\r', 0x09: b'\\t'}
+
+
+def _js_esc(m):
+    c = m.group()[0]
+    return _JS_ESC.get(c) or b"\\u00%02x" % c
+
+
+def js_str_jsoniter(b):
+    """A JSON string as AIS writes it (json-iterator, EscapeHTML false): bytes >= 0x20
+    other than '"' and '\\' go out as they are, invalid UTF-8 included."""
+    return b'"' + _JS_ESC_RE.sub(_js_esc, b) + b'"'
+
+
+_GOJS_SPECIAL = {"\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+                 '"': '\\"', "\\": "\\\\", "<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                 "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_GOJS_RE = re.compile("[\x00-\x1f\"\\\\<>&\u2028\u2029\udc80-\udcff]")
+
+
+def _gojs_esc(m):
+    c = m.group()
+    if "\udc80" <= c <= "\udcff":
+        return "\\ufffd"                       # one invalid byte -> U+FFFD
+    return _GOJS_SPECIAL.get(c) or "\\u%04x" % ord(c)
+
+
+def js_str_encoding_json(b):
+    """A JSON string as Go's encoding/json.Marshal writes it: every byte of invalid
+    UTF-8 becomes \\ufffd; <, >, &, U+2028, U+2029 are escaped."""
+    s = b.decode("utf-8", "surrogateescape")
+    return ('"' + _GOJS_RE.sub(_gojs_esc, s) + '"').encode("utf-8")
+
+
+def mp_str(b):
+    n = len(b)
+    if n <= 31:
+        return bytes((0xA0 | n,)) + b
+    if n <= 0xFF:
+        return b"\xd9" + bytes((n,)) + b
+    if n <= 0xFFFF:
+        return b"\xda" + struct.pack(">H", n) + b
+    return b"\xdb" + struct.pack(">I", n) + b
+
+
+def mp_int(i):
+    """tinylib/msgp WriteInt64 for i >= 0."""
+    if i <= 0x7F:
+        return bytes((i,))
+    if i <= 0x7FFF:
+        return b"\xd1" + struct.pack(">H", i)
+    if i <= 0x7FFFFFFF:
+        return b"\xd2" + struct.pack(">I", i)
+    return b"\xd3" + struct.pack(">Q", i)
+
+
+def mp_uint(u):
+    """tinylib/msgp WriteUint64."""
+    if u <= 0x7F:
+        return bytes((u,))
+    if u <= 0xFF:
+        return b"\xcc" + bytes((u,))
+    if u <= 0xFFFF:
+        return b"\xcd" + struct.pack(">H", u)
+    if u <= 0xFFFFFFFF:
+        return b"\xce" + struct.pack(">I", u)
+    return b"\xcf" + struct.pack(">Q", u)
+
+
+def mp_array_header(n):
+    if n <= 15:
+        return bytes((0x90 | n,))
+    if n <= 0xFFFF:
+        return b"\xdc" + struct.pack(">H", n)
+    return b"\xdd" + struct.pack(">I", n)
+
+
+def render_lso_json(uuid, token, entries, flags, mode):
+    """LsoRes as AIS's proxy writes it (cmn/objlist.go; json tags; size as a string)."""
+    js = js_str_jsoniter if mode == "jsoniter" else js_str_encoding_json
+    out = [b'{"uuid":', js(uuid.encode()), b',"continuation_token":', js(token), b',"entries":']
+    if not entries:
+        out.append(b"null")
+    else:
+        parts = []
+        for e in entries:
+            name, cksum, atime, version, location, custom, size, copies, eflags = e
+            p = [b'{"name":', js(name)]
+            if cksum:
+                p += [b',"checksum":', js(cksum.encode())]
+            if atime:
+                p += [b',"atime":', js(atime.encode("utf-8", "surrogateescape"))]
+            if version:
+                p += [b',"version":', js(version.encode())]
+            if location:
+                p += [b',"location":', js(location.encode())]
+            if custom:
+                p += [b',"custom-md":', js(custom.encode())]
+            if size:
+                p.append(b',"size":"%d"' % size)
+            if copies:
+                p.append(b',"copies":%d' % copies)
+            if eflags:
+                p.append(b',"flags":%d' % eflags)
+            p.append(b"}")
+            parts.append(b"".join(p))
+        out += [b"[", b",".join(parts), b"]"]
+    out.append(b',"flags":%d}\n' % flags)
+    return b"".join(out)
+
+
+def render_lso_msgpack(uuid, token, entries, flags):
+    """LsoRes as tinylib/msgp encodes it (cmn/objlist_gen.go)."""
+    out = [b"\x84\xa4UUID", mp_str(uuid.encode()), b"\xb1ContinuationToken", mp_str(token),
+           b"\xa7Entries", mp_array_header(len(entries))]
+    for e in entries:
+        name, cksum, atime, version, location, custom, size, copies, eflags = e
+        fields = [(b"cs", mp_str(cksum.encode()) if cksum else None),
+                  (b"a", mp_str(atime.encode("utf-8", "surrogateescape")) if atime else None),
+                  (b"v", mp_str(version.encode()) if version else None),
+                  (b"t", mp_str(location.encode()) if location else None),
+                  (b"m", mp_str(custom.encode()) if custom else None),
+                  (b"s", mp_int(size) if size else None),
+                  (b"c", mp_int(copies) if copies else None),
+                  (b"f", mp_uint(eflags) if eflags else None)]
+        fields = [(k, v) for k, v in fields if v is not None]
+        out.append(bytes((0x80 | (1 + len(fields)),)))
+        out.append(b"\xa1n" + mp_str(name))
+        for k, v in fields:
+            out.append(mp_str(k) + v)
+    out.append(b"\xa5Flags" + mp_uint(flags))
+    return b"".join(out)
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_TZ_LAYOUTS = ("Z07:00:00", "-07:00:00", "Z070000", "-070000", "Z07:00", "-07:00",
+               "Z0700", "-0700", "Z07", "-07")
+RFC822 = "02 Jan 06 15:04 MST"
+
+
+def _tz(off, layout):
+    if layout[0] == "Z" and off == 0:
+        return "Z"
+    sign = "-" if off < 0 else "+"
+    off = abs(off)
+    h, m, sec = off // 3600, off // 60 % 60, off % 60
+    body = layout[1:]
+    if body == "07":
+        return "%s%02d" % (sign, h)
+    if body == "0700":
+        return "%s%02d%02d" % (sign, h, m)
+    if body == "07:00":
+        return "%s%02d:%02d" % (sign, h, m)
+    if body == "070000":
+        return "%s%02d%02d%02d" % (sign, h, m, sec)
+    return "%s%02d:%02d:%02d" % (sign, h, m, sec)
+
+
+def go_time_format(ns, layout):
+    """Format unix nanoseconds in local time with a Go time layout (the common
+    elements of Go's time.Format; anything else is copied literally, as Go does)."""
+    sec, frac = divmod(ns, 10 ** 9)
+    tm = time.localtime(sec)
+    out = []
+    i, n = 0, len(layout)
+    while i < n:
+        s = layout[i:i + 9]
+        c = s[0]
+        if s.startswith("January"):
+            out.append(_MONTHS[tm.tm_mon - 1]); i += 7
+        elif s.startswith("Jan"):
+            out.append(_MONTHS[tm.tm_mon - 1][:3]); i += 3
+        elif s.startswith("Monday"):
+            out.append(_DAYS[tm.tm_wday]); i += 6
+        elif s.startswith("Mon"):
+            out.append(_DAYS[tm.tm_wday][:3]); i += 3
+        elif s.startswith("MST"):
+            out.append(tm.tm_zone or _tz(tm.tm_gmtoff, "-0700")); i += 3
+        elif s.startswith("2006"):
+            out.append("%04d" % tm.tm_year); i += 4
+        elif s.startswith("002"):
+            out.append("%03d" % tm.tm_yday); i += 3
+        elif s.startswith("01"):
+            out.append("%02d" % tm.tm_mon); i += 2
+        elif s.startswith("02"):
+            out.append("%02d" % tm.tm_mday); i += 2
+        elif s.startswith("03"):
+            out.append("%02d" % ((tm.tm_hour + 11) % 12 + 1)); i += 2
+        elif s.startswith("04"):
+            out.append("%02d" % tm.tm_min); i += 2
+        elif s.startswith("05"):
+            out.append("%02d" % tm.tm_sec); i += 2
+        elif s.startswith("06"):
+            out.append("%02d" % (tm.tm_year % 100)); i += 2
+        elif s.startswith("15"):
+            out.append("%02d" % tm.tm_hour); i += 2
+        elif s.startswith("_2") and not s.startswith("_2006"):
+            out.append("%2d" % tm.tm_mday); i += 2
+        elif c == "1":
+            out.append("%d" % tm.tm_mon); i += 1
+        elif c == "2":
+            out.append("%d" % tm.tm_mday); i += 1
+        elif c == "3":
+            out.append("%d" % ((tm.tm_hour + 11) % 12 + 1)); i += 1
+        elif c == "4":
+            out.append("%d" % tm.tm_min); i += 1
+        elif c == "5":
+            out.append("%d" % tm.tm_sec); i += 1
+        elif s.startswith("PM"):
+            out.append("PM" if tm.tm_hour >= 12 else "AM"); i += 2
+        elif s.startswith("pm"):
+            out.append("pm" if tm.tm_hour >= 12 else "am"); i += 2
+        elif c in "Z-" and any(s.startswith(t) for t in _TZ_LAYOUTS):
+            t = next(t for t in _TZ_LAYOUTS if s.startswith(t))
+            out.append(_tz(tm.tm_gmtoff, t)); i += len(t)
+        elif c in ".," and i + 1 < n and layout[i + 1] in "09":
+            d = layout[i + 1]
+            j = i + 1
+            while j < n and layout[j] == d:
+                j += 1
+            if j < n and layout[j].isdigit():
+                out.append(c); i += 1
+                continue
+            digits = ("%09d" % frac)[:min(9, j - i - 1)]
+            if d == "9":
+                digits = digits.rstrip("0")
+                out.append(c + digits if digits else "")
+            else:
+                out.append(c + digits)
+            i = j
+        else:
+            out.append(c); i += 1
+    return "".join(out)
+
+
+_UUID_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+_UUID_ALPHABET = _UUID_ALNUM + "-_"
+
+
+def gen_uuid():
+    """A listing id shaped like cos.GenUUID: 9..10 chars of [A-Za-z0-9_-],
+    starting with a letter and not ending in '-' or '_'."""
+    r = os.urandom(10)
+    return (_UUID_ALNUM[r[0] % 52] + "".join(_UUID_ALPHABET[b % 64] for b in r[1:9])
+            + _UUID_ALNUM[r[9] % 62])
+
+
+def _after_subtree(b):
+    """The smallest name greater than every name starting with b (b ends in '/')."""
+    return b[:-1] + bytes((b[-1] + 1,))
+
+
+class Listings:
+    """Name snapshots of running listings, by uuid (most recent LIST_SNAPSHOTS)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = collections.OrderedDict()   # uuid -> ((provider, bucket), names)
+
+    def get(self, uuid, bkey):
+        with self.lock:
+            v = self.items.get(uuid)
+            if v is None or v[0] != bkey:
+                return None
+            self.items.move_to_end(uuid)
+            return v[1]
+
+    def put(self, uuid, bkey, names):
+        with self.lock:
+            self.items[uuid] = (bkey, names)
+            self.items.move_to_end(uuid)
+            while len(self.items) > LIST_SNAPSHOTS:
+                self.items.popitem(last=False)
+
+
+# ---------------------------------------------------------------------------
 # Faults
 # ---------------------------------------------------------------------------
 
@@ -446,14 +797,30 @@ class Fault:
         self.kind = spec.get("kind")
         if self.kind not in FAULT_KINDS:
             raise FaultError("unknown fault kind %r (one of %s)" % (self.kind, ", ".join(FAULT_KINDS)))
-        self.node = spec.get("node", "target")
+        self.method = str(spec.get("method", "GET")).upper()
+        if self.method not in ("GET", "HEAD", "LIST"):
+            raise FaultError("method must be GET, HEAD or LIST")
+        self.node = spec.get("node", "proxy" if self.method == "LIST" else "target")
         if self.node not in ("target", "proxy"):
             raise FaultError("node must be target or proxy")
-        self.method = str(spec.get("method", "GET")).upper()
-        if self.method not in ("GET", "HEAD"):
-            raise FaultError("method must be GET or HEAD")
         self.bucket = spec.get("bucket")
         self.object = spec.get("object")
+        # LIST only: match the request's prefix / continuation token exactly
+        self.prefix = spec.get("prefix")
+        self.token = spec.get("token")
+        if self.method == "LIST":
+            if self.node != "proxy":
+                raise FaultError("LIST faults are on the proxy (it answers list-objects)")
+            if self.object is not None:
+                raise FaultError("LIST faults take no object")
+            if self.kind not in LIST_KINDS:
+                raise FaultError("kind %s does not apply to LIST (one of %s)"
+                                 % (self.kind, ", ".join(LIST_KINDS)))
+        elif self.prefix is not None or self.token is not None:
+            raise FaultError("prefix and token filter LIST faults only")
+        for name in ("prefix", "token"):
+            if spec.get(name) is not None and not isinstance(spec[name], str):
+                raise FaultError("%s must be a string" % name)
         p = spec.get("provider")
         self.provider = PROVIDERS.get(p) if p is not None else None
         if p is not None and self.provider is None:
@@ -525,8 +892,9 @@ class Faults:
         with self.lock:
             return [f.as_json() for f in self.items]
 
-    def match(self, node, target, method, key, range_start, range_ok):
-        """Return (pre_faults, response_fault) firing for this request."""
+    def match(self, node, target, method, key, range_start, range_ok, lsinfo=None):
+        """Return (pre_faults, response_fault) firing for this request.
+        LIST requests: key = (provider, bucket, None), lsinfo = (prefix, token)."""
         pre, resp = [], None
         with self.lock:
             if not self.items:
@@ -543,6 +911,10 @@ class Faults:
                 if f.target is not None and f.target != target:
                     continue
                 if f.offset is not None and f.offset != range_start:
+                    continue
+                if f.prefix is not None and (lsinfo is None or f.prefix != lsinfo[0]):
+                    continue
+                if f.token is not None and (lsinfo is None or f.token != lsinfo[1]):
                     continue
                 if f.kind in RANGE_KINDS and not range_ok:
                     continue
@@ -570,7 +942,7 @@ class Stats:
 
     def reset(self):
         with self.lock:
-            self.proxy = {"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0,
+            self.proxy = {"HEAD": 0, "GET": 0, "LIST": 0, "connections": 0, "accepted": 0,
                           "active": 0, "max_active": 0}
             self.targets = [{"HEAD": 0, "GET": 0, "connections": 0, "accepted": 0, "bytes": 0,
                              "active": 0, "max_active": 0}
@@ -609,9 +981,10 @@ class Config:
     def __init__(self, rtt_ms, rate):
         self.rtt_ms = float(rtt_ms)
         self.rate = float(rate)
+        self.list_json = "jsoniter"     # how list-objects JSON carries invalid UTF-8
 
     def as_json(self):
-        return {"rtt_ms": self.rtt_ms, "rate": self.rate}
+        return {"rtt_ms": self.rtt_ms, "rate": self.rate, "list_json": self.list_json}
 
 
 class BodyOut:
@@ -735,6 +1108,18 @@ def parse_range(value, size):
     return a, min(b, size - 1)
 
 
+class _ListError(Exception):
+    def __init__(self, status, tcode, message):
+        super().__init__(message)
+        self.status, self.tcode, self.message = status, tcode, message
+
+
+def accepts_msgpack(value):
+    """cos.AcceptsMsgPack: one of the Accept media types is application/msgpack."""
+    return bool(value) and any(part.split(";")[0].strip() == "application/msgpack"
+                               for part in value.split(","))
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ais-emulator"
@@ -804,16 +1189,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                       "the emulator does not support %s %s" % (method, self.upath),
                                       head), rtt)
             return
-        if not raw_path.startswith("/v1/objects/"):
+        is_list = (method == "GET" and self.node.role == "proxy"
+                   and (raw_path == "/v1/buckets" or raw_path.startswith("/v1/buckets/")))
+        if not raw_path.startswith("/v1/objects/") and not is_list:
+            self._drain_body()
             self.emit(self.error_plan(400, "ErrInvalidURL", "invalid URL path %r" % self.upath, head), rtt)
             return
         if not self._counted:
             self._counted = True
             self.cluster.stats.add(self.node.index, "connections")
-        self.cluster.stats.add(self.node.index, method)
+        self.cluster.stats.add(self.node.index, "LIST" if is_list else method)
         self.cluster.stats.enter(self.node.index)
         try:
-            if self.node.role == "proxy":
+            if is_list:
+                self.proxy_list()
+            elif self.node.role == "proxy":
                 self.proxy_object(method)
             else:
                 self.target_object(method)
@@ -851,9 +1241,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     # -- answers --
     def error_plan(self, status, tcode, message, head, extra=()):
-        body = json.dumps({"tcode": tcode, "message": message, "method": self.command,
-                           "url_path": self.upath, "remote_addr": "%s:%d" % self.client_address[:2],
-                           "caller": "", "node": self.node.nid, "status": status}, separators=(",", ":"))
+        err = {"tcode": tcode, "message": message, "method": self.command,
+               "url_path": self.upath, "remote_addr": "%s:%d" % self.client_address[:2],
+               "caller": "", "node": self.node.nid, "status": status}
+        if tcode is None:
+            del err["tcode"]        # a plain (untyped) error: cmn.ErrHTTP omits tcode
+        body = json.dumps(err, separators=(",", ":"))
         headers = [("Content-Type", "application/json")]
         headers.extend(extra)
         if head:
@@ -1085,6 +1478,232 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               ("Content-Length", str(len(body)))], [BytesSeg(body)])
         self.emit(plan, hold, rf)
 
+    # -- list-objects (GET /v1/buckets/B with {"action":"list","value":LsoMsg}) --
+    def _lso_msg(self, body):
+        """(bucket, lsmsg dict) or raise _ListError."""
+        rest = self.raw_path[len("/v1/buckets"):]
+        if rest.endswith("/"):
+            rest = rest[:-1]
+        bucket = urllib.parse.unquote(rest[1:], errors="surrogateescape") if rest else ""
+        if "/" in bucket:
+            raise _ListError(400, "ErrInvalidURL", "invalid bucket name %r" % bucket)
+        ctype = self.headers.get("Content-Type") or ""
+        if not body and not ctype.startswith("application/json"):
+            # "easy URL": no body and no JSON content type
+            amsg = {"action": "list", "value": {} if bucket else None}
+        else:
+            try:
+                amsg = json.loads(body.decode("utf-8", "surrogateescape"))
+            except ValueError as e:
+                raise _ListError(400, None, "failed to read action message: %s" % e)
+            if not isinstance(amsg, dict):
+                raise _ListError(400, None, "failed to read action message: not a JSON object")
+        action = amsg.get("action")
+        if action != "list":
+            raise _ListError(400, None, "invalid action %r" % (action,))
+        value = amsg.get("value")
+        if value is None:
+            raise _ListError(501, None, "ais-emulator: list-buckets (action list, value null) "
+                                        "is not implemented")
+        if not bucket:
+            raise _ListError(400, None, 'bad list-objects request: "" is not a bucket '
+                                        "(is a bucket query?)")
+        if not isinstance(value, dict):
+            raise _ListError(400, None, "failed to unmarshal list-objects message: "
+                                        "value is not a JSON object")
+        msg = {k: "" for k in LSO_STR_FIELDS}
+        msg.update(flags=0, pagesize=0)
+        for k, v in value.items():
+            f = k.lower()                  # json-iterator matches field names case-insensitively
+            if f in LSO_STR_FIELDS:
+                if v is not None and not isinstance(v, str):
+                    raise _ListError(400, None, "apc.LsoMsg.%s: expect string, got %s"
+                                     % (f, json.dumps(v)))
+                msg[f] = v or ""
+            elif f == "flags":
+                # json:"flags,string": a decimal uint64 inside a JSON string
+                if v is not None and not (isinstance(v, str) and re.fullmatch(r"[0-9]{1,20}", v)
+                                          and int(v) < 1 << 64):
+                    raise _ListError(400, None, 'apc.LsoMsg.Flags: stringModeNumberDecoder: '
+                                     'expect a decimal number in a string, got %s' % json.dumps(v))
+                msg["flags"] = int(v) if v else 0
+            elif f == "pagesize":
+                if v is None:
+                    v = 0
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v):
+                    raise _ListError(400, None, "apc.LsoMsg.PageSize: expect an integer, got %s"
+                                     % json.dumps(v))
+                if v < 0:
+                    raise _ListError(400, None, "ais-emulator: negative pagesize %d" % v)
+                msg["pagesize"] = int(v)
+            elif f == "hdr":
+                if v is not None and not isinstance(v, dict):
+                    raise _ListError(400, None, "apc.LsoMsg.Header: expect an object")
+            else:
+                raise _ListError(400, None, "apc.LsoMsg.ReadObject: found unknown field: %s" % k)
+        p = msg["prefix"]
+        if p.endswith("*"):
+            p = p[:-1]                     # cos.TrimPrefix
+        if p.startswith("~/") or any(c in (".", "..") for c in p.split("/")):
+            # cos.ValidatePrefix: no "." or ".." path component, no leading "~/"
+            raise _ListError(400, None, "bad list-objects request: invalid prefix %r" % p)
+        msg["prefix"] = p
+        return bucket, msg
+
+    def proxy_list(self):
+        cl = self.cluster
+        try:
+            body = self.read_body()
+        except (ValueError, OSError):
+            self.close_connection = True
+            self.emit(self.error_plan(400, None, "failed to read request body", False),
+                      cl.config.rtt_ms)
+            return
+        plan = self._check_token(False)
+        if plan is not None:
+            self.emit(plan, cl.config.rtt_ms)
+            return
+        prov = self.query.get("provider", "ais") or "ais"
+        provider = PROVIDERS.get(prov)
+        if provider is None:
+            self.emit(self.error_plan(400, "ErrInvalidBackendProvider",
+                                      "invalid backend provider %r" % prov, False), cl.config.rtt_ms)
+            return
+        try:
+            bucket, msg = self._lso_msg(body)
+        except _ListError as e:
+            self.emit(self.error_plan(e.status, e.tcode, e.message, False), cl.config.rtt_ms)
+            return
+        key = (provider, bucket, None)
+        pre, rf = cl.faults.match("proxy", None, "LIST", key, None, False,
+                                  (msg["prefix"], msg["continuation_token"]))
+        hold, _ = self._apply_pre(pre, key, None)
+        if rf is not None and rf.kind == "status":
+            self.emit(self._fault_status(rf, False), hold, None)
+            return
+        try:
+            data, ctype = self._list_page(provider, bucket, msg)
+        except _ListError as e:
+            self.emit(self.error_plan(e.status, e.tcode, e.message, False), hold, rf)
+            return
+        headers = [("Content-Type", ctype)]
+        if ctype == "application/msgpack" and len(data) > 2048:
+            # Go's net/http: a handler that writes more than 2048 bytes without setting
+            # Content-Length is answered chunked (here: 32 KiB chunks, msgp's buffer)
+            headers.append(("Transfer-Encoding", "chunked"))
+            parts = []
+            for pos in range(0, len(data), 32 * 1024):
+                piece = data[pos:pos + 32 * 1024]
+                parts.append(b"%x\r\n" % len(piece) + piece + b"\r\n")
+            parts.append(b"0\r\n\r\n")
+            data = b"".join(parts)
+        else:
+            headers.append(("Content-Length", str(len(data))))
+        self.emit(Plan(200, headers, [BytesSeg(data)]), hold, rf)
+
+    def _list_page(self, provider, bucket, msg):
+        """One page: (body bytes, content type), or raise _ListError."""
+        cl = self.cluster
+        store = cl.store
+        if not store.bucket_exists(provider, bucket):
+            raise _ListError(404, "ErrBckNotFound", 'bucket "%s://%s" does not exist'
+                             % (SCHEMES[provider], bucket))
+        cname = "%s://%s" % (SCHEMES[provider], bucket)
+        flags = msg["flags"]
+        remote = provider != "ais"
+        if flags & LS_DIFF and not remote:
+            raise _ListError(400, None, "cannot perform remote versions check (or diff vs remote "
+                                        "bucket): bucket %s does not provide remote versioning info"
+                             % cname)
+        if flags & LS_NBI:
+            raise _ListError(400, None, "ais-emulator: listing native bucket inventory (NBI) "
+                                        "is not implemented")
+        if flags & LS_NOT_CACHED and not remote:
+            raise _ListError(400, None, "%s is not a remote bucket - cannot list 'not cached' "
+                                        "objects" % cname)
+        if remote and msg["start_after"] and not flags & LS_CACHED:
+            raise _ListError(400, None, "list-objects option --start_after (%s) not yet supported "
+                                        "for remote buckets (%s)" % (msg["start_after"], cname))
+        # default props & flags (apc.LsoMsg.NormalizeNameSizeDflt)
+        props = msg["props"]
+        if props == "":
+            if flags & LS_CACHED:
+                props = "name,size,checksum,atime"
+            else:
+                props = "name,size,cached"
+                flags |= LS_NAME_SIZE
+        elif props == "name":
+            flags |= LS_NAME_ONLY
+        elif props == "name,size":
+            flags |= LS_NAME_SIZE
+        want = {p for p in LSO_PROPS_ALL if p in props}   # LsoMsg.WantProp: strings.Contains
+        name_only = bool(flags & LS_NAME_ONLY)
+        no_recursion = bool(flags & LS_NO_RECURSION)
+        no_dirs = bool(flags & LS_NO_DIRS)
+        pagesize = msg["pagesize"]
+        maxp = MAX_PAGE[provider]
+        if pagesize == 0:
+            pagesize = maxp
+        elif remote:
+            pagesize = min(pagesize, maxp)      # calcPageSize (backends); ais: not capped
+        uuid = msg["uuid"] or gen_uuid()
+        bkey = (provider, bucket)
+        names = cl.listings.get(uuid, bkey)
+        if names is None:
+            names = store.list_names(provider, bucket)
+            cl.listings.put(uuid, bkey, names)
+        enc = lambda t: t.encode("utf-8", "surrogateescape")
+        prefix = enc(msg["prefix"])
+        token = enc(msg["continuation_token"])
+        after = max(token, enc(msg["start_after"]))      # names must be > after
+        # no recursion: list the names directly under `base`, a deeper name shows as
+        # its directory "base/dir/" (cmn.CheckDirNoRecurs); a prefix that does not end
+        # in "/" also opens the directory of that name ("a/b" lists "a/b/x")
+        base = prefix[:prefix.rfind(b"/") + 1]
+        base2 = prefix + b"/" if prefix and not prefix.endswith(b"/") else None
+        tfmt = msg["time_format"] or RFC822
+        entries = []
+        i = max(bisect.bisect_right(names, after), bisect.bisect_left(names, prefix))
+        n = len(names)
+        while i < n and len(entries) < pagesize:
+            nb = names[i]
+            if not nb.startswith(prefix):
+                break
+            if no_recursion:
+                b = base2 if base2 is not None and nb.startswith(base2) else base
+                slash = nb.find(b"/", len(b))
+                if slash >= 0:
+                    dirname = nb[:slash + 1]
+                    i = bisect.bisect_left(names, _after_subtree(dirname), i + 1)
+                    if dirname > after and not no_dirs:
+                        entries.append((dirname, "", "", "", "", "", 0, 0, ENTRY_IS_DIR))
+                    continue
+            i += 1
+            name = nb.decode("utf-8", "surrogateescape")
+            obj = store.lookup((provider, bucket, name))
+            if obj is None:
+                continue                        # gone since the listing started
+            eflags = ENTRY_IS_CACHED | (ENTRY_IS_CHUNKED if obj.chunk else 0)
+            if name_only:
+                entries.append((nb, "", "", "", "", "", 0, 0, eflags))
+                continue
+            entries.append((
+                nb,
+                obj.cksum() if "checksum" in want else "",
+                go_time_format(obj.atime, tfmt) if "atime" in want else "",
+                str(obj.version) if "version" in want else "",
+                "t[%s]:mp[/ais/mp1]" % cl.targets[store.owner(obj.key)].nid
+                if "location" in want else "",
+                "",
+                obj.size if "size" in want else 0,
+                1 if "copies" in want else 0,
+                eflags))
+        next_token = entries[-1][0] if len(entries) >= pagesize else b""
+        if accepts_msgpack(self.headers.get("Accept")):
+            return render_lso_msgpack(uuid, next_token, entries, 0), "application/msgpack"
+        return (render_lso_json(uuid, next_token, entries, 0, cl.config.list_json),
+                "application/json; charset=utf-8")
+
     def _obj_headers(self, obj, length):
         h = [("Content-Length", str(length)), ("Ais-Version", str(obj.version))]
         if obj.cksum_type != "none":
@@ -1229,6 +1848,15 @@ class Control:
         cl = self.cluster
         parts = h.raw_path[len("/_emu/"):]
         q = h.query
+        if parts == "objects/bulk" and method == "POST":
+            return self.bulk(json.loads(body or b"{}"))
+        if parts.startswith("buckets/") and method == "DELETE":
+            bucket = urllib.parse.unquote(parts[len("buckets/"):], errors="surrogateescape")
+            prov = q.get("provider", "ais") or "ais"
+            if not bucket or "/" in bucket or prov not in PROVIDERS:
+                raise ValueError("need /_emu/buckets/BUCKET[?provider=P]")
+            n = cl.store.delete_bucket(PROVIDERS[prov], bucket)
+            return 200, {"deleted": n}
         if parts.startswith("objects/"):
             key = self._key(h, parts[len("objects/"):])
             if method == "PUT":
@@ -1289,12 +1917,79 @@ class Control:
                     if v < 0:
                         raise ValueError("rate must be >= 0")
                     cl.config.rate = v
+                if "list_json" in d:
+                    if d["list_json"] not in LIST_JSON_MODES:
+                        raise ValueError("list_json must be one of %s" % ", ".join(LIST_JSON_MODES))
+                    cl.config.list_json = d["list_json"]
             return 200, cl.config.as_json()
         elif parts == "cluster" and method == "GET":
             return 200, {"proxy": {"id": "p1", "url": cl.proxy.url()},
                          "targets": [{"id": t.nid, "index": t.index, "url": t.url(), "up": t.up}
                                      for t in cl.targets]}
         return 404, {"error": "unknown control request %s %s" % (method, h.raw_path)}
+
+    def bulk(self, d):
+        """POST /_emu/objects/bulk: many generated objects in one request."""
+        cl = self.cluster
+        if not isinstance(d, dict):
+            raise ValueError("bulk wants a JSON object")
+        bucket = d.get("bucket")
+        if not isinstance(bucket, str) or not bucket or "/" in bucket:
+            raise ValueError("bulk needs bucket (a name without '/')")
+        prov = d.get("provider", "ais") or "ais"
+        if prov not in PROVIDERS:
+            raise ValueError("unknown provider %r" % prov)
+        provider = PROVIDERS[prov]
+        ctype = d.get("cksum") or cl.args.default_cksum
+        if ctype not in CKSUM_TYPES:
+            raise ValueError("unknown checksum type %r" % ctype)
+        chunk = d.get("chunk")
+        if chunk is not None and (not isinstance(chunk, int) or chunk <= 0):
+            raise ValueError("chunk must be > 0")
+        names = d.get("names")
+        if names is not None:
+            if not isinstance(names, list) or not names or \
+                    not all(isinstance(n, str) and _valid_name(n) for n in names):
+                raise ValueError("names must be a non-empty list of object names")
+            count = len(names)
+        else:
+            count = d.get("count")
+            start = d.get("start", 0)
+            width = d.get("width")
+            prefix = d.get("prefix", "")
+            if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= BULK_MAX:
+                raise ValueError("count must be 1..%d" % BULK_MAX)
+            if not isinstance(start, int) or start < 0:
+                raise ValueError("start must be >= 0")
+            if width is None:
+                width = len(str(start + count - 1))
+            if not isinstance(width, int) or not 0 <= width <= 20:
+                raise ValueError("width must be 0..20")
+            if not isinstance(prefix, str):
+                raise ValueError("prefix must be a string")
+            names = ["%s%0*d" % (prefix, width, start + i) for i in range(count)]
+            if not _valid_name(names[0]):
+                raise ValueError("invalid object name %r" % names[0])
+        if count > BULK_MAX:
+            raise ValueError("at most %d objects per request" % BULK_MAX)
+        if len(set(names)) != count:
+            raise ValueError("names repeat (give a larger width?)")
+        sizes = d.get("sizes")
+        if sizes is None:
+            sizes = [d.get("size", 0)]
+        if not isinstance(sizes, list) or not sizes or \
+                not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in sizes):
+            raise ValueError("size must be >= 0 (or sizes a non-empty list of sizes)")
+        seed = d.get("seed", 0)
+        seed = _parse_int(seed) if isinstance(seed, str) else seed
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError("seed must be an integer")
+        items = [(name, {"kind": "gen", "size": sizes[i % len(sizes)], "cksum_type": ctype,
+                         "seed": (seed + i) & MASK64, "chunk": chunk})
+                 for i, name in enumerate(names)]
+        n = cl.store.bulk_put(provider, bucket, items)
+        return 200, {"provider": provider, "bucket": bucket, "created": n,
+                     "first": names[0], "last": names[-1]}
 
     def put_object(self, key, q, body):
         cl = self.cluster
@@ -1455,6 +2150,7 @@ class Cluster:
         self.stats = Stats(args.targets)
         self.config = Config(args.rtt_ms, args.rate)
         self.control = Control(self)
+        self.listings = Listings()
         self.targets = [Node(self, "target", i, 0) for i in range(args.targets)]
         self.proxy = Node(self, "proxy", None, args.port)
 

@@ -977,6 +977,432 @@ class T11DataDir(unittest.TestCase):
         self.assertEqual(r.status, 404)
 
 
+# ---------------------------------------------------------------------------
+# Listing (list-objects)
+# ---------------------------------------------------------------------------
+
+def lso(bucket, value=None, query="provider=ais", headers=None, auth=True, body=None, conn=None):
+    """GET /v1/buckets/BUCKET with {"action":"list","name":"","value":value}."""
+    if body is None:
+        body = json.dumps({"action": "list", "name": "", "value": {} if value is None else value}).encode()
+    hdrs = {"Content-Type": "application/json"}
+    if auth:
+        hdrs.update(AUTH)
+    hdrs.update(headers or {})
+    return request("GET", "%s/v1/buckets/%s?%s" % (EMU.url, urllib.parse.quote(bucket), query),
+                   hdrs, body, conn=conn)
+
+
+def list_all(bucket, max_pages=100, **value):
+    """Every page of one listing: (names as bytes, pages).  Bounded by max_pages."""
+    value.setdefault("flags", "0")
+    value.update(uuid="", continuation_token="")
+    names, pages = [], []
+    for _ in range(max_pages):
+        r = lso(bucket, value)
+        assert r.status == 200, (r.status, r.body)
+        d = json_bytes(r.body)
+        pages.append(d)
+        names += [e["name"] for e in d["entries"] or []]
+        if not d["continuation_token"]:
+            return names, pages
+        value.update(uuid=d["uuid"], continuation_token=d["continuation_token"])
+    raise AssertionError("listing did not end in %d pages" % max_pages)
+
+
+def json_bytes(body):
+    """Parse JSON whose strings may carry raw (invalid UTF-8) bytes; strings come back
+    as bytes (raw bytes kept as they are)."""
+    def conv(v):
+        if isinstance(v, str):
+            return v.encode("utf-8", "surrogateescape")
+        if isinstance(v, list):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        return v
+    d = json.loads(body.decode("utf-8", "surrogateescape"))
+    out = conv(d)
+    # keys stay str, top-level strings as str for convenience
+    for k in ("uuid", "continuation_token"):
+        if isinstance(out.get(k), bytes):
+            out[k] = out[k].decode("utf-8", "surrogateescape")
+    return out
+
+
+def bulk(**spec):
+    st, ans = ctl("POST", "objects/bulk", spec)
+    assert st == 200, (st, ans)
+    return ans
+
+
+def mp_decode(b):
+    """Minimal MessagePack decoder (the types an LsoRes uses)."""
+    pos = 0
+
+    def take(n):
+        nonlocal pos
+        v = b[pos:pos + n]
+        if len(v) != n:
+            raise ValueError("short msgpack")
+        pos += n
+        return v
+
+    def one():
+        t = take(1)[0]
+        if t <= 0x7F:
+            return t
+        if 0x80 <= t <= 0x8F:
+            return dict((one(), one()) for _ in range(t & 0x0F))
+        if 0x90 <= t <= 0x9F:
+            return [one() for _ in range(t & 0x0F)]
+        if 0xA0 <= t <= 0xBF:
+            return bytes(take(t & 0x1F))
+        if t == 0xC0:
+            return None
+        if t in (0xCC, 0xCD, 0xCE, 0xCF):
+            return int.from_bytes(take(1 << (t - 0xCC)), "big")
+        if t in (0xD1, 0xD2, 0xD3):
+            return int.from_bytes(take(1 << (t - 0xD0)), "big", signed=True)
+        if t in (0xD9, 0xDA, 0xDB):
+            return bytes(take(int.from_bytes(take(1 << (t - 0xD9)), "big")))
+        if t in (0xDC, 0xDD):
+            return [one() for _ in range(int.from_bytes(take(2 if t == 0xDC else 4), "big"))]
+        raise ValueError("msgpack type 0x%02x" % t)
+
+    v = one()
+    if pos != len(b):
+        raise ValueError("trailing bytes")
+    return v
+
+
+RFC822_RE = r"^[0-3][0-9] (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [0-9]{2} [0-2][0-9]:[0-5][0-9] \S+$"
+
+
+class T13Listing(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        ctl("DELETE", "buckets/lb")
+        cls.sizes = [0, 10, 5000, 70000, 3]
+        bulk(bucket="lb", prefix="d/", count=5, sizes=cls.sizes, seed=100)
+        put_mem("lb", "e/mem", b"hello")
+        put_gen("lb", "e/chunky", 3000, seed=7, chunk=1000)
+
+    def setUp(self):
+        clear_faults()
+
+    def test_wire_shape_and_paging(self):
+        value = {"prefix": "d/", "props": "name,size,version,checksum,atime", "pagesize": 2,
+                 "uuid": "", "continuation_token": "", "flags": "0"}
+        r = lso("lb", value)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.h("Content-Type"), "application/json; charset=utf-8")
+        self.assertEqual(int(r.h("Content-Length")), len(r.body))
+        self.assertTrue(r.body.endswith(b"}\n"))
+        # field order and encoding as AIS: size is a JSON string, size 0 is left out
+        self.assertRegex(r.body.decode(),
+                         r'^\{"uuid":"[A-Za-z][A-Za-z0-9_-]{7,}[A-Za-z0-9]","continuation_token":"d/1",'
+                         r'"entries":\[\{"name":"d/0","checksum":"[0-9a-f]{16}","atime":"[^"]+",'
+                         r'"version":"1","flags":64\},\{"name":"d/1","checksum":"[0-9a-f]{16}",'
+                         r'"atime":"[^"]+","version":"1","size":"10","flags":64\}\],"flags":0\}\n$')
+        d = r.json()
+        uuid = d["uuid"]
+        for i, e in enumerate(d["entries"]):
+            self.assertEqual(e["checksum"], hexsum("xxhash2", ref_bytes(100 + i, 0, self.sizes[i])))
+            self.assertRegex(e["atime"], RFC822_RE)
+        seen = [e["name"] for e in d["entries"]]
+        for _ in range(10):
+            value.update(uuid=uuid, continuation_token=d["continuation_token"])
+            d = lso("lb", value).json()
+            self.assertEqual(d["uuid"], uuid)          # echoed
+            seen += [e["name"] for e in d["entries"] or []]
+            if not d["continuation_token"]:
+                break
+        self.assertEqual(seen, ["d/%d" % i for i in range(5)])
+        self.assertEqual(d["entries"][-1]["size"], "3")
+
+    def test_full_last_page_then_empty(self):
+        names, pages = list_all("lb", prefix="d/", pagesize=5)
+        self.assertEqual(len(names), 5)
+        self.assertEqual([p["continuation_token"] for p in pages], ["d/4", ""])
+        self.assertIsNone(pages[1]["entries"])           # "entries":null
+        names, pages = list_all("lb", prefix="d/", pagesize=3)
+        self.assertEqual([p["continuation_token"] for p in pages], ["d/2", ""])
+        self.assertEqual(len(pages[1]["entries"]), 2)
+
+    def test_default_props_and_props(self):
+        d = lso("lb", {"prefix": "d/"}).json()
+        self.assertEqual(d["entries"][1], {"name": "d/1", "size": "10", "flags": 64})
+        self.assertEqual(d["entries"][0], {"name": "d/0", "flags": 64})
+        d = lso("lb", {"prefix": "d/", "props": "name"}).json()
+        self.assertEqual(d["entries"][1], {"name": "d/1", "flags": 64})
+        # unknown props are ignored (LsoMsg.WantProp is strings.Contains), not rejected
+        r = lso("lb", {"prefix": "d/", "props": "name,bogus,copies,location"})
+        self.assertEqual(r.status, 200)
+        e = r.json()["entries"][1]
+        self.assertEqual((e["copies"], e["flags"]), (1, 64))
+        self.assertRegex(e["location"], r"^t\[t[1-3]\]:mp\[")
+        self.assertNotIn("size", e)
+        # chunked objects carry EntryIsChunked
+        d = lso("lb", {"prefix": "e/", "props": "name,size"}).json()
+        self.assertEqual(d["entries"], [{"name": "e/chunky", "size": "3000", "flags": 64 | 8192},
+                                        {"name": "e/mem", "size": "5", "flags": 64}])
+        # "easy URL": no body, no JSON content type
+        r = request("GET", "%s/v1/buckets/lb?provider=ais" % EMU.url, AUTH)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(len(r.json()["entries"]), 7)
+
+    def test_prefix_and_start_after(self):
+        names, _ = list_all("lb", prefix="d/")
+        self.assertEqual(names, [b"d/%d" % i for i in range(5)])
+        names, _ = list_all("lb", prefix="e*")                  # trailing '*' is dropped
+        self.assertEqual(names, [b"e/chunky", b"e/mem"])
+        names, _ = list_all("lb", prefix="d/", start_after="d/2")
+        self.assertEqual(names, [b"d/3", b"d/4"])
+        names, _ = list_all("lb", prefix="nothing/")
+        self.assertEqual(names, [])
+        # a token past the prefix range and a token before it
+        d = lso("lb", {"prefix": "d/", "continuation_token": "d/9"}).json()
+        self.assertEqual((d["entries"], d["continuation_token"]), (None, ""))
+        d = lso("lb", {"prefix": "d/", "continuation_token": "c"}).json()
+        self.assertEqual(len(d["entries"]), 5)
+
+    def test_bytewise_order_and_raw_names(self):
+        ctl("DELETE", "buckets/ub")
+        raw = [b"z", "\u00e9".encode(), "\ue000".encode(), b"\xffbad", b"a\xc3", b"q\"uo\\te\nx\x01\x7f<&>"]
+        for n in raw:
+            st, _ = ctl("PUT", "objects/ub/%s" % urllib.parse.quote(n, safe=""), body=b"x")
+            self.assertEqual(st, 200)
+        r = lso("ub", {"props": "name"})
+        want = sorted(raw)                               # bytewise, as Go compares strings
+        self.assertEqual([e["name"] for e in json_bytes(r.body)["entries"]], want)
+        # json-iterator (EscapeHTML false) copies invalid UTF-8 bytes as they are
+        self.assertIn(b'"name":"\xffbad"', r.body)
+        self.assertIn(b'"name":"a\xc3"', r.body)
+        self.assertIn(b'"name":"\xee\x80\x80"', r.body)
+        self.assertIn(b'"name":"q\\"uo\\\\te\\nx\\u0001\x7f<&>"', r.body)
+        # the raw token round-trips
+        d = json_bytes(lso("ub", {"props": "name", "pagesize": 4}).body)
+        tok = d["continuation_token"]
+        self.assertEqual(tok.encode("utf-8", "surrogateescape"), want[3])
+        body = json.dumps({"action": "list", "value": {"props": "name", "continuation_token": tok}},
+                          ensure_ascii=False).encode("utf-8", "surrogateescape")
+        r2 = lso("ub", body=body)
+        self.assertEqual([e["name"] for e in json_bytes(r2.body)["entries"]], want[4:])
+        # Go encoding/json instead: U+FFFD per bad byte, HTML and U+2028 escapes
+        try:
+            self.assertEqual(ctl("POST", "config", {"list_json": "encoding/json"})[0], 200)
+            r = lso("ub", {"props": "name"})
+            self.assertIn(b'"name":"\\ufffdbad"', r.body)
+            self.assertIn(b'"name":"a\\ufffd"', r.body)
+            self.assertIn(b'"name":"q\\"uo\\\\te\\nx\\u0001\x7f\\u003c\\u0026\\u003e"', r.body)
+            r.body.decode("utf-8")                       # valid UTF-8 now
+        finally:
+            ctl("POST", "config", {"list_json": "jsoniter"})
+        self.assertEqual(ctl("POST", "config", {"list_json": "latin1"})[0], 400)
+
+    def test_data_dir_and_delete(self):
+        bdir = os.path.join(EMU.data_dir, "lfiles")
+        os.makedirs(os.path.join(bdir, "x", "y"))
+        for rel, data in (("x/y/f1", b"1"), ("x/f2", b"22"), ("top", b"333")):
+            with open(os.path.join(bdir, *rel.split("/")), "wb") as f:
+                f.write(data)
+        put_mem("lfiles", "x/mem", b"4444")
+        names, pages = list_all("lfiles", props="name,size")
+        self.assertEqual(names, [b"top", b"x/f2", b"x/mem", b"x/y/f1"])
+        self.assertEqual([e["size"] for e in pages[0]["entries"]], [b"3", b"2", b"4", b"1"])
+        self.assertEqual(ctl("DELETE", "objects/lfiles/x/f2")[0], 200)
+        self.assertEqual(ctl("DELETE", "objects/lfiles/x/mem")[0], 200)
+        names, _ = list_all("lfiles")
+        self.assertEqual(names, [b"top", b"x/y/f1"])
+        # objects deleted in the middle of a listing are skipped; pages stay full
+        bulk(bucket="ldel", count=10, size=1)
+        d = lso("ldel", {"pagesize": 3}).json()
+        for i in (3, 4, 8):
+            self.assertEqual(ctl("DELETE", "objects/ldel/%d" % i)[0], 200)
+        d2 = lso("ldel", {"pagesize": 3, "uuid": d["uuid"], "continuation_token": "2"}).json()
+        self.assertEqual([e["name"] for e in d2["entries"]], ["5", "6", "7"])
+
+    def test_no_recursion(self):
+        ctl("DELETE", "buckets/nr")
+        for n in ("a/1", "a/b/2", "a/b/c/3", "a/d/4", "a1", "b/5", "top"):
+            put_mem("nr", n, b"x")
+        names, pages = list_all("nr", flags=str(2048), props="name")
+        self.assertEqual(names, [b"a/", b"a1", b"b/", b"top"])
+        self.assertEqual([e["flags"] for e in pages[0]["entries"]], [256, 64, 256, 64])
+        names, _ = list_all("nr", flags="2048", prefix="a/")
+        self.assertEqual(names, [b"a/1", b"a/b/", b"a/d/"])
+        names, _ = list_all("nr", flags="2048", prefix="a/b")
+        self.assertEqual(names, [b"a/b/2", b"a/b/c/"])
+        names, _ = list_all("nr", flags=str(2048 | 8192))          # LsNoDirs
+        self.assertEqual(names, [b"a1", b"top"])
+        names, pages = list_all("nr", flags="2048", pagesize=1)     # a dir per page
+        self.assertEqual(names, [b"a/", b"a1", b"b/", b"top"])
+        self.assertEqual(len(pages), 5)
+
+    def test_time_format(self):
+        d = lso("lb", {"prefix": "e/mem", "props": "atime",
+                       "time_format": "2006-01-02T15:04:05.000Z07:00|Mon Jan _2|.999x"}).json()
+        self.assertRegex(d["entries"][0]["atime"],
+                         r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}"
+                         r"(Z|[+-][0-9]{2}:[0-9]{2})\|[A-Z][a-z]{2} [A-Z][a-z]{2} [ 123][0-9]\|"
+                         r"(\.[0-9]{0,3})?x$")
+
+    def test_msgpack(self):
+        r = lso("lb", {"prefix": "d/", "props": "name,size,version,checksum", "pagesize": 4},
+                headers={"Accept": "application/msgpack"})
+        self.assertEqual((r.status, r.h("Content-Type")), (200, "application/msgpack"))
+        d = mp_decode(r.body)
+        self.assertEqual(list(d), [b"UUID", b"ContinuationToken", b"Entries", b"Flags"])
+        self.assertEqual(d[b"ContinuationToken"], b"d/3")
+        self.assertEqual(d[b"Flags"], 0)
+        e = d[b"Entries"]
+        self.assertEqual(list(e[0]), [b"n", b"cs", b"v", b"f"])       # size 0 left out
+        self.assertEqual((e[2][b"n"], e[2][b"s"], e[2][b"v"], e[2][b"f"]), (b"d/2", 5000, b"1", 64))
+        self.assertEqual(e[3][b"s"], 70000)
+        self.assertEqual(r.body[-7:], b"\xa5Flags\x00")
+        # a large msgpack page is sent chunked (no Content-Length), as Go's net/http does
+        bulk(bucket="mpbig", count=300, size=1)
+        r = lso("mpbig", {"props": "name,size"}, headers={"Accept": "text/plain, application/msgpack;q=1"})
+        self.assertIsNone(r.h("Content-Length"))
+        self.assertEqual(r.h("Transfer-Encoding"), "chunked")
+        self.assertEqual(len(mp_decode(r.body)[b"Entries"]), 300)
+        self.assertEqual(mp_decode(r.body)[b"Entries"][299], {b"n": b"299", b"s": 1, b"f": 64})
+
+    def check_err(self, r, status, contains, tcode=None):
+        self.assertEqual(r.status, status, r.body)
+        d = r.json()
+        self.assertEqual(d["status"], status)
+        self.assertIn(contains, d["message"])
+        if tcode is None:
+            self.assertNotIn("tcode", d)
+        else:
+            self.assertEqual(d["tcode"], tcode)
+
+    def test_errors(self):
+        self.check_err(lso("no-such-bucket"), 404, 'bucket "ais://no-such-bucket" does not exist',
+                       "ErrBckNotFound")
+        self.check_err(lso("lb", {"flags": 0}), 400, "Flags")
+        self.check_err(lso("lb", {"page_size": 10}), 400, "unknown field: page_size")
+        self.check_err(lso("lb", {"pagesize": "10"}), 400, "PageSize")
+        self.check_err(lso("lb", {"prefix": "a/../b"}), 400, "invalid prefix")
+        self.check_err(lso("lb", {"flags": "512"}), 400, "not a remote bucket")
+        self.check_err(lso("lb", body=b'{"action":"summary","value":{}}'), 400, "invalid action")
+        self.check_err(lso("lb", body=b'{"action":"list","value":'), 400, "action message")
+        self.check_err(lso("lb", body=b'{"action":"list","value":null}'), 501, "list-buckets")
+        self.assertEqual(lso("lb", auth=False).status, 401)
+        self.assertEqual(lso("lb", {"PageSize": 1}).status, 200)   # case-insensitive names
+        # keep-alive survives error answers
+        conn = http.client.HTTPConnection(EMU.host, EMU.port, timeout=TIMEOUT)
+        try:
+            self.assertEqual(lso("lb", {"flags": 1.5}, conn=conn).status, 400)
+            self.assertEqual(lso("lb", {"pagesize": 1}, conn=conn).status, 200)
+        finally:
+            conn.close()
+
+    def test_remote_provider_page_size(self):
+        bulk(bucket="rl", provider="aws", count=1500, size=0)
+        r = lso("rl", {"props": "name"}, query="provider=aws")
+        d = r.json()
+        self.assertEqual((len(d["entries"]), d["continuation_token"]), (1000, "0999"))
+        d = lso("rl", {"props": "name", "pagesize": 5000}, query="provider=s3").json()
+        self.assertEqual(len(d["entries"]), 1000)
+        self.check_err(lso("rl", {"start_after": "0001"}, query="provider=aws"), 400, "start_after")
+        self.assertEqual(lso("rl", {}, query="provider=gcp").status, 404)
+
+    def test_faults(self):
+        bulk(bucket="lf", count=6, size=1)
+        f = add_fault(method="LIST", bucket="lf", kind="status", code=503, retry_after=2, nth=2)
+        self.assertEqual(f["node"], "proxy")
+        d = lso("lf", {"pagesize": 2}).json()
+        value = {"pagesize": 2, "uuid": d["uuid"], "continuation_token": d["continuation_token"]}
+        r = lso("lf", value)
+        self.assertEqual((r.status, r.h("Retry-After")), (503, "2"))
+        r = lso("lf", value)                              # fired once: the retry works
+        self.assertEqual(r.status, 200)
+        self.assertEqual([e["name"] for e in r.json()["entries"]], ["2", "3"])
+        # token filter + reset before any header
+        clear_faults()
+        add_fault(method="LIST", bucket="lf", token="3", kind="reset", after_bytes=-1)
+        self.assertEqual(lso("lf", {"pagesize": 2}).status, 200)
+        with self.assertRaises((OSError, http.client.HTTPException)):
+            lso("lf", {"pagesize": 2, "continuation_token": "3"})
+        self.assertEqual(lso("lf", {"pagesize": 2, "continuation_token": "3"}).status, 200)
+        # short: a truncated body after 20 bytes, then FIN
+        clear_faults()
+        add_fault(method="LIST", prefix="", bucket="lf", kind="short", after_bytes=20)
+        st, hd, body, how = raw_get("%s/v1/buckets/lf?provider=ais" % EMU.url, AUTH)
+        self.assertEqual((st, len(body), how), (200, 20, "eof"))
+        self.assertGreater(int(hd["content-length"]), 20)
+        # stall and delay
+        clear_faults()
+        add_fault(method="LIST", bucket="lf", kind="stall", seconds=0.4, after_bytes=10)
+        add_fault(method="LIST", bucket="lf", kind="delay", ms=200)
+        t0 = time.monotonic()
+        r = lso("lf", {})
+        self.assertEqual(r.status, 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.55)
+        self.assertEqual(len(r.json()["entries"]), 6)
+        # a GET fault does not fire on LIST, a LIST fault not on GET
+        clear_faults()
+        add_fault(bucket="lf", kind="status", node="proxy", code=500, count=-1)
+        self.assertEqual(lso("lf", {}).status, 200)
+        clear_faults()
+        add_fault(method="LIST", kind="status", code=500, count=-1)
+        self.assertEqual(via_proxy("HEAD", "lf", "1")[0].status, 307)
+        self.assertEqual(lso("lf", {}).status, 500)
+        clear_faults()
+        for bad in ({"method": "LIST", "kind": "overwrite"}, {"method": "LIST", "kind": "full200"},
+                    {"method": "LIST", "kind": "status", "object": "x"},
+                    {"method": "LIST", "kind": "status", "node": "target"},
+                    {"method": "GET", "kind": "status", "token": "x"},
+                    {"method": "LIST", "kind": "status", "prefix": 3},
+                    {"method": "PUT", "kind": "status"}):
+            self.assertEqual(ctl("POST", "faults", bad)[0], 400, bad)
+
+    def test_bulk_api(self):
+        ans = bulk(bucket="bk", prefix="p/", count=12, start=5, size=7, seed="0x10")
+        self.assertEqual((ans["created"], ans["first"], ans["last"]), (12, "p/05", "p/16"))
+        st, meta = ctl("GET", "objects/bk/p/06")
+        self.assertEqual((meta["kind"], meta["size"], meta["seed"], meta["version"]), ("gen", 7, 17, "1"))
+        ans = bulk(bucket="bk", names=["n1", "n2"], sizes=[1, 2], cksum="md5")
+        st, meta = ctl("GET", "objects/bk/n2")
+        self.assertEqual((meta["size"], meta["cksum_type"]), (2, "md5"))
+        ans = bulk(bucket="bk", prefix="p/", count=1, start=5, width=2, size=1)
+        self.assertEqual(ctl("GET", "objects/bk/p/05")[1]["version"], "2")
+        for bad in ({"count": 3}, {"bucket": "bk"}, {"bucket": "bk", "count": 0},
+                    {"bucket": "bk", "count": 3, "size": -1}, {"bucket": "bk", "count": 3, "sizes": []},
+                    {"bucket": "bk", "count": 20, "width": 0, "prefix": "w", "start": 5, "names": None,
+                     "size": 1, "cksum": "nope"},
+                    {"bucket": "bk", "names": ["a", "a"]}, {"bucket": "b/k", "count": 1}):
+            self.assertEqual(ctl("POST", "objects/bulk", bad)[0], 400, bad)
+        self.assertEqual(ctl("DELETE", "buckets/bk"), (200, {"deleted": 14}))
+        self.assertEqual(lso("bk").status, 404)
+
+    def test_100k(self):
+        ctl("DELETE", "buckets/huge")
+        t0 = time.monotonic()
+        bulk(bucket="huge", prefix="obj-", count=100000, sizes=[0, 1, 4096, 100000])
+        self.assertLess(time.monotonic() - t0, 30)
+        ctl("POST", "stats/reset")
+        t0 = time.monotonic()
+        names, pages = list_all("huge", max_pages=20, props="name,size")
+        dt = time.monotonic() - t0
+        self.assertEqual(len(names), 100000)
+        self.assertEqual(names, [b"obj-%05d" % i for i in range(100000)])
+        # 10 full pages of the default 10000, then an empty last page
+        self.assertEqual([len(p["entries"] or []) for p in pages], [10000] * 10 + [0])
+        self.assertEqual(pages[3]["entries"][2], {"name": b"obj-30002", "size": b"4096", "flags": 64})
+        self.assertLess(dt, 30)
+        self.assertEqual(ctl("GET", "stats")[1]["proxy"]["LIST"], 11)
+        # a prefix listing deep in the bucket is fast too
+        t0 = time.monotonic()
+        names, _ = list_all("huge", prefix="obj-9999")
+        self.assertEqual(names, [b"obj-9999%d" % i for i in range(10)])
+        self.assertLess(time.monotonic() - t0, 5)
+        ctl("DELETE", "buckets/huge")
+
+
 class T12Lifecycle(unittest.TestCase):
     def test_sigterm_and_ready_file(self):
         e = Emu()
