@@ -8,10 +8,10 @@ CC=clang meson setup build-fuzz -Dfuzz=true -Dgst=disabled -Db_sanitize=address,
   -Db_lundef=false -Dwerror=true >/dev/null 2>&1 ||
   CC=clang meson setup build-fuzz -Dfuzz=true -Dgst=disabled -Db_sanitize=address,undefined \
     -Db_lundef=false -Dwerror=true
-ninja -C build-fuzz tests/fuzz_uri tests/fuzz_headers tests/fuzz_errjson
+ninja -C build-fuzz tests/fuzz_uri tests/fuzz_headers tests/fuzz_errjson tests/fuzz_list
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-for t in uri headers errjson; do
+for t in uri headers errjson list; do
   mkdir -p "$work/$t"
   cp tests/fuzz/corpus/$t/* "$work/$t/"
   echo "fuzzing $t for $secs s"

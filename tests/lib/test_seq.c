@@ -388,6 +388,32 @@ static void test_kill_at_boundary(void)
   aisfetch_close(r);
 }
 
+/* A name that is not UTF-8 is listed as the cluster's raw bytes, and read
+ * back by that name. */
+static void test_raw_name(void)
+{
+  static const char name[] = "u/\xff\xfe-x";
+  const char data[] = "bytes of an object whose name is not UTF-8";
+  tu_emu_put(&emu, "raw", name, data, sizeof data);
+  tu_emu_put(&emu, "raw", "u/plain", "p", 1);
+  aisfetch_error e;
+  aisfetch_reader *r = open_seq("ais://raw/u/", NULL, 2, 0, AISFETCH_WORKER_THREAD, 0,
+                                AISFETCH_OK, &e);
+  REQUIRE(r);
+  /* in byte order: 0xff comes after 'p' */
+  aisfetch_object_info inf;
+  CHECK(aisfetch_object_at(r, 1, &inf, NULL, &e) == AISFETCH_OK);
+  CHECKF(strcmp(inf.object, name) == 0 && inf.size == sizeof data, "%s", inf.object);
+  aisfetch_chunk c;
+  CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.object == 0 && c.len == 1);
+  aisfetch_release(r, &c);
+  CHECKF(aisfetch_next(r, &c, &e) == AISFETCH_OK, "%s", e.message);
+  CHECK(c.object == 1 && c.len == sizeof data && memcmp(c.data, data, sizeof data) == 0);
+  aisfetch_release(r, &c);
+  CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len == 0);
+  aisfetch_close(r);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -403,6 +429,7 @@ int main(void)
   test_uris(AISFETCH_WORKER_THREAD);
   test_bad_input();
   test_lister();
+  test_raw_name();
   test_boundary_faults();
   test_kill_at_boundary();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());

@@ -442,8 +442,66 @@ static void test_open_arguments(void)
     CHECK(aisfetch_errkind_name((aisfetch_errkind)k)[0] != '\0');
 }
 
+static void test_list_page(void)
+{
+  aisf_list_page pg;
+  memset(&pg, 0, sizeof pg);
+  char why[160];
+  const char *a =
+      "{\"uuid\":\"kQ3rN8pXa\",\"continuation_token\":\"d/b\",\"entries\":["
+      "{\"name\":\"d/a\",\"checksum\":\"a8c1f0e2b3d4c5e6\",\"atime\":\"21 Aug 26 19:17 UTC\","
+      "\"version\":\"1\",\"size\":\"1048576\",\"flags\":64},"
+      "{\"name\":\"d/\\\"q\\u00e9\\ud83d\\ude00\\n\xff\",\"size\":5,\"custom-md\":\"x\","
+      "\"copies\":1,\"location\":{\"a\":[1,2,{\"b\":null}]}},"
+      "{\"name\":\"d/empty\"}],\"flags\":0}\n";
+  CHECK(aisf_parse_list(a, strlen(a), &pg, why, sizeof why) == 0);
+  CHECK(pg.n == 3 && strcmp(pg.uuid, "kQ3rN8pXa") == 0 && strcmp(pg.token, "d/b") == 0);
+  if (pg.n == 3) {
+    CHECK(strcmp(pg.arena + pg.v[0].name, "d/a") == 0 && pg.v[0].size == 1048576);
+    CHECK(strcmp(pg.arena + pg.v[0].checksum, "a8c1f0e2b3d4c5e6") == 0);
+    CHECK(strcmp(pg.arena + pg.v[0].version, "1") == 0 && pg.v[0].flags == 64);
+    /* escapes, a surrogate pair, and a raw byte that is not UTF-8, kept as it came */
+    CHECK(strcmp(pg.arena + pg.v[1].name, "d/\"q\xc3\xa9\xf0\x9f\x98\x80\n\xff") == 0);
+    CHECK(pg.v[1].size == 5 && pg.arena[pg.v[1].version] == '\0');
+    CHECK(pg.v[2].size == 0 && strcmp(pg.arena + pg.v[2].name, "d/empty") == 0);
+  }
+  const char *end = "{\"uuid\":\"u\",\"continuation_token\":\"\",\"entries\":null,\"flags\":0}";
+  CHECK(aisf_parse_list(end, strlen(end), &pg, why, sizeof why) == 0 && pg.n == 0 &&
+        pg.token[0] == '\0');
+  static const char *const bad[] = {
+      "",
+      "{",
+      "[]",
+      "{\"entries\":[{\"size\":\"1\"}]}",            /* no name */
+      "{\"entries\":[{\"name\":\"a\",\"size\":\"-1\"}]}",
+      "{\"entries\":[{\"name\":\"a\",\"size\":\"1.5\"}]}",
+      "{\"entries\":[{\"name\":\"a\",\"size\":\"99999999999999999999\"}]}",
+      "{\"entries\":[{\"name\":\"a\\u0000b\"}]}",      /* a NUL in a name */
+      "{\"entries\":[{\"name\":\"a\nb\"}]}",            /* a raw control character */
+      "{\"entries\":[{\"name\":\"a\\x\"}]}",
+      "{\"entries\":[{\"name\":\"a\"}]} x",
+      "{\"entries\":[{\"name\":\"a\"},]}",
+      "{\"uuid\":\"u\",\"entries\":[{\"name\":\"a\"}]",
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    why[0] = '\0';
+    CHECKF(aisf_parse_list(bad[i], strlen(bad[i]), &pg, why, sizeof why) == -1 && why[0] &&
+               pg.n == 0,
+           "bad page %zu parsed", i);
+  }
+  /* nesting is bounded */
+  char deep[400];
+  size_t k = (size_t)snprintf(deep, sizeof deep, "{\"x\":");
+  while (k < 300)
+    deep[k++] = '[';
+  deep[k] = '\0';
+  CHECK(aisf_parse_list(deep, k, &pg, why, sizeof why) == -1);
+  aisf_list_page_free(&pg);
+}
+
 int main(void)
 {
+  test_list_page();
   test_uris();
   test_endpoints();
   test_object_url();
