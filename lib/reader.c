@@ -1660,7 +1660,9 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   r->disp_started = 1;
   /* the rest of the sequence is listed or HEADed while it is read */
   unsigned nf = kind == 2 ? 1 : kind == 1 ? (r->nuris - 1 < 8 ? (unsigned)r->nuris - 1 : 8) : 0;
-  for (unsigned i = 0; !r->objs_done && i < nf; i++) {
+  if (r->objs_done) /* before any feeder runs: no lock needed yet */
+    nf = 0;
+  for (unsigned i = 0; i < nf; i++) {
     e = pthread_create(&r->feeders[i], NULL, kind == 2 ? lister_thread : header_thread, r);
     if (e) {
       if (i)

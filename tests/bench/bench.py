@@ -51,6 +51,10 @@ CLIENT_IP = "10.77.1.1"
 SERVER_IP = "10.77.2.1"
 VETH_C, VETH_S = "10.78.0.1", "10.78.0.2"
 STRAGGLER_RATE = 5e6
+MANY_RTT_MS = 10       # the many-objects scenario: b's round trip and per-connection cap
+M1_COUNT, M1_SIZE = 1000, MiB        # many-1m: a prefix of 1000 objects of 1 MiB
+M64_COUNT, M64_SIZE = 100, 64 * MiB  # many-64m: 100 of 64 MiB, and one object of all their bytes
+MANY_WORKERS = [16, 32]
 MEM_SLACK = 40e6       # the memory goal: slots x chunk + 40 MB
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -804,6 +808,149 @@ class Bench:
             cmd = [os.path.join(self.tools, "gstprobe"), "fakesrc num-buffers=1 ! fakesink name=sink"]
             self.run_cmd("small-gst-floor", "gst-floor", None, rnd, cmd, 0, 60)
 
+    # ---------------------------------------------------------- many objects
+    def make_many(self):
+        """The objects of the many-objects scenario, served by nginx as AIStore's targets
+        would: /v1/objects/BUCKET/NAME (links of one file each set: the server reads from
+        memory anyway), and each bucket's listing as AIStore's list-objects answers it, one
+        page (name and size: nginx sends no Ais-Version or checksum to check against)."""
+        self.many = {}
+        for bucket, count, size in (("m1", M1_COUNT, M1_SIZE), ("m64", M64_COUNT, M64_SIZE)):
+            d = os.path.join(self.www, "v1", "objects", bucket)
+            names = ["%05d" % i for i in range(count)]
+            self.make_file(os.path.join(d, names[0]), size)
+            for n in names[1:]:
+                os.link(os.path.join(d, names[0]), os.path.join(d, n))
+            entries = [{"name": n, "size": str(size), "flags": 64} for n in names]
+            bdir = os.path.join(self.www, "v1", "buckets")
+            os.makedirs(bdir, exist_ok=True)
+            with open(os.path.join(bdir, bucket), "w") as f:
+                json.dump({"uuid": "static", "continuation_token": "", "entries": entries, "flags": 0}, f)
+            self.many[bucket] = (names, size)
+        # the same bytes as m64's objects end to end, as one object
+        self.make_file(os.path.join(self.www, "v1", "objects", "one", "m64-all"), M64_COUNT * M64_SIZE)
+        self.out_dir = os.path.join(self.work, "out")
+
+    def clear_out(self):
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+        os.makedirs(self.out_dir)
+
+    def many_cmd(self, tool, bucket, endpoint, workers):
+        """A command that fetches every object of bucket (into out_dir, or nowhere)."""
+        names, size = self.many[bucket]
+        out = self.out_dir
+        urls = os.path.join(self.work, "urls-" + bucket)
+        with open(urls, "w") as f:
+            f.write("".join("%s/v1/objects/%s/%s\n" % (endpoint, bucket, n) for n in names))
+        if tool == "aisfetch-prefix":
+            return [self.aisfetch, "-e", endpoint, "-n", str(workers), "-q", "-o", out + "/", "ais://%s/" % bucket]
+        if tool == "aisfetch-loop":
+            # today's way: one aisfetch per object, one after the other
+            script = ('while read -r n; do "$0" -e "$1" -q -o "$2/$n" "ais://$3/$n" || exit 1; done < "$4"')
+            listf = os.path.join(self.work, "names-" + bucket)
+            with open(listf, "w") as f:
+                f.write("".join(n + "\n" for n in names))
+            return ["sh", "-c", script, self.aisfetch, endpoint, out, bucket, listf]
+        if tool == "aria2c":
+            return ["aria2c", "-i", urls, "-j16", "-q", "-d", out, "--allow-overwrite=true",
+                    "--file-allocation=none", "--auto-file-renaming=false", "--console-log-level=error"]
+        if tool == "curl-xargs":
+            # 16 curls at a time, each given a share of the URLs (it keeps its connection)
+            per = (len(names) + 15) // 16
+            return ["sh", "-c", 'cd "$0" && xargs -P16 -n %d curl -s -f --remote-name-all < "$1"' % per, out, urls]
+        if tool == "seqread-prefix":
+            return [os.path.join(self.tools, "seqread"), "-e", endpoint, "-n", str(workers), "--prefix",
+                    "ais://%s/" % bucket]
+        if tool == "seqread-one":
+            return [os.path.join(self.tools, "seqread"), "-e", endpoint, "-n", str(workers), "ais://one/m64-all"]
+        if tool in ("aissrc-concat", "aissrc-one"):
+            uri = "ais://%s/" % bucket if tool == "aissrc-concat" else "ais://one/m64-all"
+            limit = self.limit_for(len(names) * size, 1e8)
+            return [os.path.join(self.tools, "gstprobe"), "--timeout", "%g" % limit,
+                    "aissrc location=%s endpoint=%s num-workers=%d%s ! fakesink name=sink" % (
+                        uri, endpoint, workers, " mode=concat" if tool == "aissrc-concat" else "")]
+        raise ValueError(tool)
+
+    def run_many(self, scen, tool, workers, rnd, bucket, endpoint):
+        names, size = self.many[bucket]
+        total = len(names) * size
+        limit = self.limit_for(total, 2e7 if tool == "aisfetch-loop" else 1e8)
+        cmd = self.many_cmd(tool, bucket, endpoint, workers)
+        writes = tool not in ("seqread-prefix", "seqread-one", "aissrc-concat", "aissrc-one")
+        try:
+            tm, out, err = self.measure(cmd, limit, 200, self.clear_out)
+        except Exception as e:  # noqa: BLE001 - a failed run is recorded, not fatal
+            self.runs.append({"scenario": scen, "tool": tool, "workers": workers, "round": rnd,
+                              "error": str(e)[:300], "mbps": None, "cpu_per_gb": None})
+            return None
+        error = ""
+        if tm["rc"] != 0:
+            error = "exit status %d: %s" % (tm["rc"], err.strip()[-300:])
+        elif writes:
+            # every object whole in the output directory
+            got = 0
+            for n in names:
+                try:
+                    got += os.path.getsize(os.path.join(self.out_dir, n)) == size
+                except OSError:
+                    pass
+            if got != len(names):
+                error = "%d of %d objects written whole" % (got, len(names))
+        elif tool.startswith("seqread"):
+            g = json.loads(out[-1]) if out else {}
+            if g.get("bytes") != total:
+                error = "read %s bytes of %d" % (g.get("bytes"), total)
+        else:
+            g = None
+            for ln in out:
+                if ln.startswith("{"):
+                    g = json.loads(ln)
+            if not g or g["error"] or g["bytes"] != total:
+                error = (g or {}).get("error") or "got %s bytes of %d" % ((g or {}).get("bytes"), total)
+        rec = self.record(scen, tool, workers, rnd, tm, total, {"objects": len(names)}, error)
+        self.clear_out()
+        return rec
+
+    def aissrc_has_modes(self):
+        if not self.have_aissrc:
+            return False
+        r = subprocess.run(["gst-inspect-1.0", "aissrc"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                           text=True, env=self.env, timeout=60)
+        return " mode " in r.stdout or "\n  mode" in r.stdout
+
+    def scenario_many(self):
+        """A bucket of objects: 1000 x 1 MiB (whole-prefix downloads into files against today's
+        aisfetch loop, aria2c -j16 and curl | xargs -P16), and 100 x 64 MiB (the prefix read
+        as one stream against one object of the same bytes: no gap at the boundaries)."""
+        self.make_many()
+        self.set_rtt(MANY_RTT_MS, "many")
+        endpoint = "http://%s:%d" % (SERVER_IP, self.port["b"])
+        modes = self.aissrc_has_modes()
+        rounds = 3 if self.quick else 5
+        log("scenario many: %d x %d MiB and %d x %d MiB, rtt %d ms, %g MB/s per connection, %d rounds" % (
+            M1_COUNT, M1_SIZE // MiB, M64_COUNT, M64_SIZE // MiB, MANY_RTT_MS, RATE_B / 1e6, rounds))
+        m1 = [("aria2c", 16), ("curl-xargs", 16)]
+        m1 += [("aisfetch-prefix", n) for n in MANY_WORKERS] + [("seqread-prefix", n) for n in MANY_WORKERS]
+        if modes:
+            m1 += [("aissrc-concat", 32)]
+        for rnd in range(rounds):
+            k = rnd % len(m1)
+            for tool, n in m1[k:] + m1[:k]:
+                self.run_many("many-1m", tool, n, rnd, "m1", endpoint)
+            if rnd < (1 if self.quick else 2):
+                self.run_many("many-1m", "aisfetch-loop", 8, rnd, "m1", endpoint)
+            self.progress("many-1m", rnd, rounds)
+        m64 = [("seqread-prefix", 16), ("seqread-one", 16), ("aisfetch-prefix", 16), ("aria2c", 16)]
+        if modes:
+            m64 += [("aissrc-concat", 16), ("aissrc-one", 16)]
+        r64 = 2 if self.quick else 3
+        for rnd in range(r64):
+            k = rnd % len(m64)
+            for tool, n in m64[k:] + m64[:k]:
+                self.run_many("many-64m", tool, n, rnd, "m64", endpoint)
+            self.progress("many-64m", rnd, r64)
+        shutil.rmtree(self.out_dir, ignore_errors=True)
+
     def scenario_memory(self):
         self.set_rtt(0, "memory")
         self.emu_call("POST", "/_emu/config", {"rtt_ms": 0, "rate": 0})
@@ -873,6 +1020,8 @@ class Bench:
             self.scenario_small()
         if want("memory"):
             self.scenario_memory()
+        if want("many"):
+            self.scenario_many()
         self.elapsed = time.time() - t0
 
     # -------------------------------------------------------------- results
@@ -937,7 +1086,8 @@ def main():
     ap.add_argument("--build", required=True)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--rounds", type=int, default=0)
-    ap.add_argument("--only", default="", help="comma list of ceiling,a,b,c,d,straggler,small,memory")
+    ap.add_argument("--only", default="", help="comma list of ceiling,a,b,c,d,straggler,small,memory,many; "
+                    "the other scenarios' results are kept from the last full run")
     ap.add_argument("--link", choices=("asym", "sym"), default="asym",
                     help="asym: the round trip on the client's packets, data back over a veth; "
                          "sym: half of it each way, both through the forwarder")
@@ -966,14 +1116,28 @@ def main():
     os.makedirs(out, exist_ok=True)
     res = {"machine": b.machine(), "elapsed_s": b.elapsed, "runs": b.runs, "summary": summarize(b.runs),
            "link": b.link_stats,
-           "constants": {"chunk": CHUNK, "workers": WORKERS, "rate_b": RATE_B, "rtt_b_ms": RTT_B_MS,
+           "constants": {"chunk": CHUNK, "workers": WORKERS, "many_rtt_ms": MANY_RTT_MS,
+                         "m1": [M1_COUNT, M1_SIZE], "m64": [M64_COUNT, M64_SIZE], "rate_b": RATE_B, "rtt_b_ms": RTT_B_MS,
                          "rtt_c_ms": RTT_C_MS, "rtt_d_ms": RTT_D_MS, "d_readers": D_READERS,
                          "d_workers": D_WORKERS, "straggler_rate": STRAGGLER_RATE, "mem_slack": MEM_SLACK,
                          "sizes": {"a": b.size_a, "b": b.size_b, "c": b.size_c, "d": b.size_d,
                                    "straggler": b.size_s},
                          "have_aissrc": b.have_aissrc, "command": " ".join(["bash", "tests/bench/run.sh"] +
                                                                             (["--quick"] if b.quick else []))}}
-    with open(os.path.join(out, "results.json"), "w") as f:
+    prev_path = os.path.join(out, "results.json")
+    if args.only and os.path.exists(prev_path):
+        # a partial run replaces its own scenarios' results and keeps the others'
+        prev = json.load(open(prev_path))
+        fresh = {r["scenario"] for r in b.runs}
+        kept = [r for r in prev.get("runs", []) if r["scenario"] not in fresh]
+        part = {"only": args.only, "machine": res["machine"], "elapsed_s": b.elapsed, "scenarios": sorted(fresh)}
+        partial = [p for p in prev.get("partial", []) if not set(p["scenarios"]) <= fresh] + [part]
+        new_const = res["constants"]
+        res = dict(prev, runs=kept + b.runs, partial=partial, link=prev.get("link", []) + b.link_stats)
+        res["constants"] = dict(prev.get("constants", {}), **{k: v for k, v in new_const.items()
+                                                              if k not in ("command", "sizes")})
+        res["summary"] = summarize(res["runs"])
+    with open(prev_path, "w") as f:
         json.dump(res, f, indent=1)
     report.render(ROOT, res)
     log("done in %.0f s; results in docs/bench/, report in docs/benchmarks.md" % b.elapsed)

@@ -72,6 +72,7 @@ gcc "${CFLAGS[@]}" -pthread -o "$BUILD/bench/delaylink" tests/bench/delaylink.c
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/sink" tests/bench/sink.c "$BUILD/lib/libaisfetch-core.a"
 # shellcheck disable=SC2046
 gcc "${CFLAGS[@]}" -o "$BUILD/bench/gstprobe" tests/bench/gstprobe.c $(pkg-config --cflags --libs gstreamer-1.0)
+gcc "${CFLAGS[@]}" -Ilib -o "$BUILD/bench/seqread" tests/bench/seqread.c -L"$BUILD/lib" -laisfetch -Wl,-rpath,"$BUILD/lib"
 if [ ! -e "$BUILD/gst/libgstaistore.so" ]; then
   echo "run.sh: the element is not built (gst/ missing or not building): aissrc rows will be pending" >&2
 fi
