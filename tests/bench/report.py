@@ -413,6 +413,82 @@ def stream_table(r, scen):
     return "\n".join(lines)
 
 
+MANY_LABELS = {
+    "aisfetch-prefix": "`aisfetch ais://B/ -o DIR/` (one reader, one pool)",
+    "seqread-prefix": "the library, prefix read as one stream, bytes dropped (`seqread --prefix`)",
+    "seqread-one": "the library, one object of the same bytes, dropped (`seqread`)",
+    "aissrc-concat": "`aissrc location=ais://B/ mode=concat ! fakesink`",
+    "aissrc-one": "`aissrc location=ais://one/m64-all ! fakesink` (one object)",
+    "aisfetch-loop": "`aisfetch` once per object, one after the other (today's way)",
+    "aria2c": "`aria2c -i URLS -j16 -d DIR`",
+    "curl-xargs": "`xargs -P16 curl --remote-name-all` (16 curls, a share of the URLs each)",
+}
+
+
+def many_section(r):
+    """Issue 12: a bucket of objects."""
+    rows = [s for s in r.s if s["scenario"] in ("many-1m", "many-64m")]
+    if not rows:
+        return ""
+    c = r.c
+    m1n, m1s = c.get("m1", [1000, MiB])
+    m64n, m64s = c.get("m64", [100, 64 * MiB])
+    md = ["## Many objects: a prefix of a bucket\n",
+          "nginx serves the objects as AIStore's targets would (`/v1/objects/BUCKET/NAME`, ranges) and each "
+          "bucket's listing as AIStore's list-objects answers it (one page; name and size, so the ranges are "
+          "checked against the size only); %d ms round trip through the link and %g MB/s per connection "
+          "(scenario b's). `many-1m`: %d objects of %d MiB; the tools that write do so into files in a tmpfs "
+          "directory, emptied between runs, and every file is checked whole after the run. `many-64m`: %d "
+          "objects of %d MiB, against one object of all their bytes. MB/s counts object bytes from the "
+          "command's start to its end (the listing included for ours; the others are given the list of "
+          "URLs).\n" % (c.get("many_rtt_ms", 10), c["rate_b"] / 1e6, m1n, m1s // MiB, m64n, m64s // MiB)]
+    part = [p for p in r.res.get("partial", []) if "many-1m" in p["scenarios"]]
+    if part:
+        pm = part[-1]["machine"]
+        md.append("Measured by `bash tests/bench/run.sh --only many%s` at %s (%s), %.0f s.\n" % (
+            " --quick" if pm.get("quick") else "", pm.get("git"), pm.get("date"), part[-1]["elapsed_s"]))
+    for scen, n, size in (("many-1m", m1n, m1s), ("many-64m", m64n, m64s)):
+        md.append("### %s: %d x %d MiB\n" % (scen, n, size // MiB))
+        md.append("| tool | workers | MB/s | objects/s | CPU s/GB | CPU s | peak memory MB | runs (failed) |\n"
+                  "|---|---:|---:|---:|---:|---:|---:|---|")
+        for s in sorted((s for s in rows if s["scenario"] == scen), key=lambda s: -(s["mbps"] or 0)):
+            md.append("| %s | %s | %s | %s | %s | %s | %s | %d (%d)%s |" % (
+                MANY_LABELS.get(s["tool"], s["tool"]), s["workers"] or "", fmt(s["mbps"]),
+                fmt(s["mbps"] and s["mbps"] * 1e6 / size), fmt(s["cpu_per_gb"], 2), fmt(s["cpu_s"], 2),
+                fmt(s.get("mem") and s["mem"] / 1e6, 1), s["runs"], s["failed"],
+                " " + "; ".join(s.get("errors", [])).replace("|", "/")[:160] if s.get("errors") else ""))
+        md.append("")
+
+    def best(scen, tool):
+        v = [s for s in rows if s["scenario"] == scen and s["tool"] == tool and s["mbps"]]
+        return max(v, key=lambda s: s["mbps"]) if v else None
+    ours = best("many-1m", "aisfetch-prefix")
+    loop = best("many-1m", "aisfetch-loop")
+    aria = best("many-1m", "aria2c")
+    p64, o64 = best("many-64m", "seqread-prefix"), best("many-64m", "seqread-one")
+    c64, s64 = best("many-64m", "aissrc-concat"), best("many-64m", "aissrc-one")
+    md.append("### Goals (issue 12)\n")
+    md.append("| goal | measured | verdict |\n|---|---|---|")
+    r1 = ratio(ours and ours["mbps"], loop and loop["mbps"])
+    md.append("| 1 MiB set: >= 3x the aisfetch loop | %s MB/s (n=%s) vs %s: %sx | %s |" % (
+        fmt(ours and ours["mbps"]), ours and ours["workers"], fmt(loop and loop["mbps"]), fmt(r1, 1),
+        verdict(r1 and r1 >= 3)))
+    r2 = ratio(ours and ours["mbps"], aria and aria["mbps"])
+    md.append("| 1 MiB set: >= 1.5x aria2c -j16 | %s vs %s MB/s: %sx | %s |" % (
+        fmt(ours and ours["mbps"]), fmt(aria and aria["mbps"]), fmt(r2, 2), verdict(r2 and r2 >= 1.5)))
+    r3 = ratio(p64 and p64["mbps"], o64 and o64["mbps"])
+    md.append("| 64 MiB set: no gap at the boundaries, within 5%% of one object (library) | %s vs %s MB/s: %s | %s |" % (
+        fmt(p64 and p64["mbps"]), fmt(o64 and o64["mbps"]), fmt(r3 and (r3 - 1) * 100, 1, " %"),
+        verdict(r3 and r3 >= 0.95)))
+    if c64 or s64:
+        r4 = ratio(c64 and c64["mbps"], s64 and s64["mbps"])
+        md.append("| 64 MiB set through aissrc (concat vs one object) | %s vs %s MB/s: %s | %s |" % (
+            fmt(c64 and c64["mbps"]), fmt(s64 and s64["mbps"]), fmt(r4 and (r4 - 1) * 100, 1, " %"),
+            verdict(r4 and r4 >= 0.95)))
+    md.append("")
+    return "\n".join(md)
+
+
 def render(root, res):
     r = R(res)
     m = res["machine"]
@@ -601,6 +677,7 @@ Each runs as `treemon -i 20 -t LIMIT -- COMMAND`. In d, `tests/bench/multi.py` s
                 fmt(s.get("mem_limit") and s["mem_limit"] / 1e6, 1), fmt(s["mbps"]), fmt(s["nproc"])))
         md.append("")
 
+    md.append(many_section(r))
     md.append(link_table(r))
     notes = os.path.join(root, "tests", "bench", "findings.md")
     if os.path.exists(notes):
