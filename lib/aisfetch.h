@@ -170,8 +170,10 @@ AISFETCH_API void aisfetch_options_init(aisfetch_options *opts);
 /* HEAD the object (and GET its first bytes alongside), plan the chunks, start
  * the workers (processes are forked in the background).  A 0-byte object
  * opens fine and reads as empty.  On failure returns the kind and fills *err.
- * A sequence: the first object is HEADed (uris) or the first page listed
- * (prefix) before this returns; a prefix with no object is AISFETCH_E_NOT_FOUND. */
+ * A sequence: the first page of a prefix is listed before this returns (a
+ * prefix with no object is AISFETCH_E_NOT_FOUND); the first object of uris is
+ * HEADed, and if that fails, the open still succeeds and aisfetch_next()
+ * returns the object's error when the read gets there. */
 AISFETCH_API aisfetch_errkind aisfetch_open(const aisfetch_options *opts,
                                             aisfetch_reader **out,
                                             aisfetch_error *err);
@@ -197,7 +199,9 @@ AISFETCH_API aisfetch_errkind aisfetch_object_at(aisfetch_reader *r, uint64_t id
 /* Index of the object the next bytes come from (the count when at the end). */
 AISFETCH_API uint64_t aisfetch_object_index(aisfetch_reader *r);
 /* Go on at the start of the next object: skips the rest of the current one,
- * or an object that failed (a per-object error leaves the others readable). */
+ * or an object that failed (a per-object error leaves the others readable).
+ * An error of the whole reader (the listing failed after its retries, the
+ * reader is closing) is returned instead: nothing can be skipped past it. */
 AISFETCH_API aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err);
 
 /* Next bytes in order from the current position.  Blocks until they are

@@ -593,9 +593,9 @@ static aisfetch_errkind try_page(aisfetch_lister *l, CURL *e, int *retry, long *
     *retry = aisf_status_retryable(st);
     *retry_after = hs.resp.retry_after_s;
     aisfetch_errkind kind = aisf_status_kind(st);
-    if (st == 404)
-      aisf_seterr(err, kind, (int)st, "bucket %s://%s does not exist%s%s", l->uri.provider,
-                  l->uri.bucket, smsg[0] ? ": " : "", smsg);
+    if (st == 404) /* AIStore's own message says the same: it is in server_message */
+      aisf_seterr(err, kind, (int)st, "bucket %s://%s does not exist", l->uri.provider,
+                  l->uri.bucket);
     else
       aisf_seterr(err, kind, (int)st, "listing %s %s://%s/%s: HTTP %ld%s%s", where,
                   l->uri.provider, l->uri.bucket, l->uri.object, st, smsg[0] ? ": " : "", smsg);

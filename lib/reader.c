@@ -159,6 +159,8 @@ struct aisfetch_reader {
   pthread_t feeders[8];
   unsigned nfeeders;
   atomic_int stopping; /* close: the feeders' HTTP gives up */
+  int has_feed_err;   /* the rest of the sequence could not be listed or known: */
+  aisfetch_error feed_err; /* the stream ends in this error after the known objects */
 
   pthread_mutex_t hmu;
   /* held through each call that moves the position (next, seek, read_range,
@@ -1294,9 +1296,12 @@ static int feeder_cancelled(void *ud)
 
 static void feeder_failed(aisfetch_reader *r, const aisfetch_error *e)
 {
-  /* the rest of the sequence cannot be known: the stream ends in this error */
-  if (e->kind != AISFETCH_E_CANCELLED || !atomic_load(&r->stopping))
-    set_fatal(r, e);
+  /* the rest of the sequence cannot be known: the objects known are read,
+   * then the stream ends in this error */
+  if (!r->has_feed_err && (e->kind != AISFETCH_E_CANCELLED || !atomic_load(&r->stopping))) {
+    r->has_feed_err = 1;
+    r->feed_err = *e;
+  }
   r->objs_done = 1;
   pthread_cond_broadcast(&r->cv);
   wake(r);
@@ -1805,10 +1810,10 @@ static aisfetch_errkind wait_object(aisfetch_reader *r, uint64_t idx, aisfetch_e
   }
   if (idx < r->nobjs)
     return AISFETCH_OK;
-  if (r->has_fatal) { /* the listing failed */
+  if (r->has_feed_err) { /* the listing failed: object idx may exist */
     if (err)
-      *err = r->fatal;
-    return r->fatal.kind;
+      *err = r->feed_err;
+    return r->feed_err.kind;
   }
   return aisf_fail(err, AISFETCH_E_ARG, "no object %llu: the sequence has %llu",
                    (unsigned long long)idx, (unsigned long long)r->nobjs);
@@ -1931,6 +1936,11 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       if (err)
         *err = *r->objs[r->cur].err;
       return r->objs[r->cur].err->kind;
+    }
+    if (r->pos < stop && r->pos >= r->size && r->objs_done && r->has_feed_err) {
+      if (err)
+        *err = r->feed_err;
+      return r->feed_err.kind;
     }
     if (r->pos >= stop || (r->pos >= r->size && r->objs_done)) {
       chunk->offset = r->pos;
@@ -2097,6 +2107,11 @@ static aisfetch_errkind wait_bytes(aisfetch_reader *r, uint64_t bytes, aisfetch_
       return aisf_fail(err, AISFETCH_E_CANCELLED, "the reader is closing");
     pthread_cond_wait(&r->cv, &r->mu);
   }
+  if (r->size < bytes && r->has_feed_err) { /* the listing failed before there */
+    if (err)
+      *err = r->feed_err;
+    return r->feed_err.kind;
+  }
   return AISFETCH_OK;
 }
 
@@ -2240,11 +2255,25 @@ aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err)
 {
   pthread_mutex_lock(&r->cmu);
   pthread_mutex_lock(&r->mu);
+  if (r->has_fatal) {
+    /* the reader's error, not an object's: no object to skip past it */
+    if (err)
+      *err = r->fatal;
+    aisfetch_errkind k = r->fatal.kind;
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->cmu);
+    return k;
+  }
   settle_cur(r);
   uint64_t cur = r->cur;
   aisfetch_errkind k = cur < r->nobjs ? wait_object(r, cur + 1, err) : AISFETCH_OK;
   if (k == AISFETCH_E_ARG)
     k = AISFETCH_OK; /* it was the last: the end */
+  if (!k && cur >= r->nobjs && r->has_feed_err) {
+    if (err)
+      *err = r->feed_err;
+    k = r->feed_err.kind;
+  }
   if (!k && cur < r->nobjs) {
     r->objs[cur].skipped = 1;
     uint64_t off = cur + 1 < r->nobjs ? r->objs[cur + 1].start : r->size;
