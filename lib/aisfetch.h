@@ -110,7 +110,9 @@ typedef struct {
   const char *user_agent;        /* NULL: "libaisfetch/VERSION" */
   const char *const *extra_headers; /* NULL-terminated "Name: value" lines, or NULL */
 
-  int verify_checksum;           /* 1: check the whole object's checksum when it is read in full order */
+  int verify_checksum;           /* 1: check the whole object's checksum when it is read in full
+                                    order; a sequence: each object's read in order from its start
+                                    (a listed object's type is told by its value's length) */
   const char *worker_path;       /* NULL: $AISFETCH_WORKER, else the installed helper */
   /* non-NULL: asked from aisfetch_open()'s thread at least every 100 ms while
      it waits on the HEAD, its retries or its backoff; non-zero gives up with

@@ -169,6 +169,8 @@ struct aisfetch_reader {
   aisf_hash *hash;
   uint64_t hash_pos;
   int hash_state;     /* 0 off, 1 running, 2 done */
+  uint64_t hash_obj;  /* a sequence: the object being hashed */
+  char hash_type[16], hash_want[160];
 };
 
 void aisfetch_options_init(aisfetch_options *o)
@@ -1490,7 +1492,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   else
     snprintf(r->worker_path, sizeof r->worker_path, "%s/%s", AISFETCH_LIBEXECDIR, WORKER_NAME);
   r->mode = o->worker_mode;
-  r->verify = o->verify_checksum && !r->multi;
+  r->verify = o->verify_checksum != 0;
 
   /* The helper starts (and loads its libraries: about 6 ms here) while the
    * HEAD or the listing crosses the round trip; its ring is sized after. */
@@ -1608,7 +1610,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   aisf_strlcpy(r->info.bucket, r->uri.bucket, sizeof r->info.bucket);
   aisf_strlcpy(r->info.object, r->uri.object, sizeof r->info.object);
 
-  if (r->verify) {
+  if (r->verify && !r->multi) {
     int known;
     r->hash = aisf_hash_new(r->info.checksum_type, &known);
     r->hash_state = r->hash ? 1 : 0;
@@ -1917,6 +1919,82 @@ static aisfetch_errkind hash_finish(aisfetch_reader *r, aisfetch_error *err)
   return k;
 }
 
+static void release_locked(aisfetch_reader *r, aisfetch_chunk *c);
+
+/* The checksum type of a value whose type is not known (a listing's): its
+ * length tells, as AIStore's types all differ in it (xxhash and xxhash2 are
+ * both XXH64). */
+static const char *type_of_value(const char *v)
+{
+  switch (strlen(v)) {
+  case 8: return "crc32c";
+  case 16: return "xxhash";
+  case 32: return "md5";
+  case 64: return "sha256";
+  case 128: return "sha512";
+  default: return "";
+  }
+}
+
+/* A sequence with verify_checksum: each object read in order from its
+ * first byte is hashed; when its last chunk's hash does not match, that
+ * chunk is taken back (the caller never gets it), the position stays in
+ * the object, and the object's error is AISFETCH_E_CHECKSUM: next() returns
+ * it until aisfetch_skip_object(). */
+static aisfetch_errkind hash_object_chunk(aisfetch_reader *r, aisfetch_chunk *c,
+                                          aisfetch_error *err)
+{
+  pthread_mutex_lock(&r->hmu);
+  if (c->object_offset == 0) {
+    aisf_hash_free(r->hash);
+    r->hash = NULL;
+    r->hash_state = 0;
+    pthread_mutex_lock(&r->mu);
+    const obj_t *o = &r->objs[c->object];
+    const char *type = o->cksum_type ? o->cksum_type : o->cksum_value ? type_of_value(o->cksum_value) : "";
+    aisf_strlcpy(r->hash_type, type, sizeof r->hash_type);
+    aisf_strlcpy(r->hash_want, o->cksum_value ? o->cksum_value : "", sizeof r->hash_want);
+    pthread_mutex_unlock(&r->mu);
+    int known;
+    if (r->hash_want[0] && (r->hash = aisf_hash_new(r->hash_type, &known))) {
+      r->hash_state = 1;
+      r->hash_obj = c->object;
+      r->hash_pos = 0;
+    }
+  }
+  aisfetch_errkind k = AISFETCH_OK;
+  if (r->hash_state == 1 && c->object == r->hash_obj && c->object_offset == r->hash_pos) {
+    aisf_hash_update(r->hash, c->data, c->len);
+    r->hash_pos += c->len;
+    pthread_mutex_lock(&r->mu);
+    obj_t *o = &r->objs[c->object];
+    if (r->hash_pos == o->size) {
+      char got[160];
+      aisf_hash_final(r->hash, got, sizeof got);
+      r->hash = NULL;
+      r->hash_state = 0;
+      if (strcasecmp(got, r->hash_want) != 0) {
+        aisfetch_error e;
+        aisf_seterr(&e, AISFETCH_E_CHECKSUM, 0,
+                    "%.200s: checksum mismatch: %s of the bytes read is %s, the object's is %.130s",
+                    o->name, r->hash_type, got, r->hash_want);
+        if (!o->err && (o->err = malloc(sizeof *o->err)))
+          *o->err = e;
+        r->pos = c->offset;
+        release_locked(r, c);
+        if (err)
+          *err = e;
+        k = AISFETCH_E_CHECKSUM;
+      }
+    }
+    pthread_mutex_unlock(&r->mu);
+  } else if (r->hash_state == 1) {
+    r->hash_state = 0; /* not read in order: nothing to verify */
+  }
+  pthread_mutex_unlock(&r->hmu);
+  return k;
+}
+
 /* under mu: the next chunk at pos, without hashing */
 static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, uint64_t stop,
                                     aisfetch_error *err)
@@ -2013,6 +2091,8 @@ static aisfetch_errkind next_call(aisfetch_reader *r, aisfetch_chunk *chunk, ais
   pthread_mutex_unlock(&r->mu);
   if (k)
     return k;
+  if (chunk->len && r->multi && r->verify)
+    return hash_object_chunk(r, chunk, err);
   if (chunk->len)
     hash_chunk(r, chunk);
   else if (!r->multi && chunk->offset >= r->size)

@@ -57,7 +57,7 @@ static const char usage[] =
     "  -s, --slots N           ring slots, 1..1024 (default 2 x workers)\n"
     "      --offset N          start at byte N (default 0; one object only)\n"
     "      --length N          read N bytes (default: to the end; one object only)\n"
-    "      --verify-checksum   check the whole object's checksum (full reads of one object)\n"
+    "      --verify-checksum   check each whole object's checksum (not with --offset/--length)\n"
     "      --worker-mode MODE  process (default) or thread\n"
     "      --retries N         tries per range after the first (default 5)\n"
     "      --timeout SECONDS   no data for this long fails a try (default 20)\n"
@@ -1187,12 +1187,6 @@ int main(int argc, char **argv)
   /* several objects into a directory */
   if (ranged) {
     fprintf(stderr, "aisfetch: --offset and --length are for one object\n");
-    return EXIT_USAGE;
-  }
-  if (o.verify_checksum) {
-    /* the library checks a whole object's checksum only when it reads one object */
-    fprintf(stderr, "aisfetch: --verify-checksum is for one object (not yet checked for a "
-                    "prefix or several URIs)\n");
     return EXIT_USAGE;
   }
   if (output && !*output) {

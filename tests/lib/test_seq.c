@@ -472,6 +472,45 @@ static void test_dot_names(void)
   aisfetch_close(r);
 }
 
+/* verify_checksum over a prefix: each object's bytes hashed with the type
+ * its listed value's length tells; an object whose checksum is false is an
+ * error of that object, and its last chunk is never handed out. */
+static void test_verify(void)
+{
+  char url[512], out[512];
+  snprintf(url, sizeof url, "%s/_emu/objects/bulk", emu.url);
+  const char *body = "{\"bucket\":\"vf\",\"prefix\":\"v/\",\"count\":12,\"width\":5,"
+                     "\"sizes\":[300000,5000,0,1048576],\"seed\":4000,\"cksum\":\"xxhash2\"}";
+  REQUIRE(tu_http("POST", url, body, strlen(body), out, sizeof out) == 200);
+  const char *md5 = "{\"bucket\":\"vf\",\"names\":[\"v/00005\"],\"size\":5000,\"seed\":4005,"
+                    "\"cksum\":\"md5\"}";
+  REQUIRE(tu_http("POST", url, md5, strlen(md5), out, sizeof out) == 200);
+  tu_emu_gen(&emu, "vf", "v/00007", 1048576, 4007, "cksum=xxhash&cksum_value=0123456789abcdef");
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.prefix = "ais://vf/v/";
+  o.endpoint = emu.url;
+  o.num_workers = 3;
+  o.chunk_size = 256 * KiB;
+  o.verify_checksum = 1;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  tally t;
+  read_seq(r, 4000, 1, &t, NULL);
+  CHECKF(t.errors == 1 && t.failed_at[0] == 7 && t.last_kind == AISFETCH_E_CHECKSUM &&
+             strstr(t.last_msg, "v/00007") && strstr(t.last_msg, "0123456789abcdef"),
+         "%llu errors: %s", (unsigned long long)t.errors, t.last_msg);
+  CHECKF(t.objects == 11, "%llu objects", (unsigned long long)t.objects);
+  /* object 7's last chunk was withheld: 1 MiB - 256 KiB of it came out */
+  uint64_t total = 0;
+  for (unsigned i = 0; i < 12; i++)
+    total += (uint64_t[]){300000, 5000, 0, 1048576}[i % 4];
+  CHECKF(t.bytes == total - 256 * KiB, "%llu bytes of %llu", (unsigned long long)t.bytes,
+         (unsigned long long)total);
+  aisfetch_close(r);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -490,6 +529,7 @@ int main(void)
   test_raw_name();
   test_list_fails();
   test_dot_names();
+  test_verify();
   test_boundary_faults();
   test_kill_at_boundary();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());

@@ -150,8 +150,13 @@ check "several URIs to stdout -> 1" '[ $rc = 1 ]'
 check "--offset with a prefix -> 1" '[ $rc = 1 ]'
 "$cli" -q -o "$work/ref.bin" ais://mb/set/ 2>/dev/null; rc=$?
 check "a file as the output directory -> 1" '[ $rc = 1 ]'
-"$cli" -q --verify-checksum -o "$work/x" ais://mb/set/ 2>/dev/null; rc=$?
-check "--verify-checksum with a prefix -> 1 (not silently unchecked)" '[ $rc = 1 ] && [ ! -e "$work/x" ]'
+# --verify-checksum over a prefix: each object checked; a false checksum fails that object
+curl -sf -X POST "$ep/_emu/objects/bulk" -d '{"bucket":"vc","prefix":"p/","count":4,"size":200000,"cksum":"xxhash2"}' >/dev/null
+curl -sf -X PUT "$ep/_emu/objects/vc/p/2?size=150000&seed=3&cksum=xxhash&cksum_value=0123456789abcdef" >/dev/null
+"$cli" -q --verify-checksum -o "$work/vc1" ais://vc/p/ 2>"$work/vc1.err"; rc=$?
+check "--verify-checksum with a prefix: a false checksum -> 9, named" '[ $rc = 9 ] && grep -q "p/2" "$work/vc1.err" && [ ! -e "$work/vc1/p/2" ]'
+"$cli" -q --keep-going --verify-checksum -o "$work/vc2" ais://vc/p/ 2>"$work/vc2.err"; rc=$?
+check "--verify-checksum --keep-going: the others written, the false one not" '[ $rc = 12 ] && [ "$(find "$work/vc2" -type f | wc -l)" = 3 ] && [ ! -e "$work/vc2/p/2" ] && grep -q "p/2: checksum" "$work/vc2.err"'
 
 # empty objects first, last, and only
 curl -sf -X POST "$ep/_emu/objects/bulk" -d '{"bucket":"e","prefix":"mixed/","count":6,"sizes":[0,10,0,0,20,0]}' >/dev/null
