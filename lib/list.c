@@ -365,6 +365,10 @@ static int page_member(jp *j, const char *k, void *ud)
       return -1;
     if (e->name == (size_t)-1)
       return bad(j, "an entry without a name");
+    if (pg->arena[e->name] == '\0') /* "" would read as the end of the listing */
+      return bad(j, "an entry with an empty name");
+    if (e->size > (uint64_t)INT64_MAX)
+      return bad(j, "an entry's size is out of range");
     pg->n++;
     ws(j);
     if (j->p < j->end && *j->p == ',') {
@@ -603,11 +607,13 @@ static aisfetch_errkind try_page(aisfetch_lister *l, CURL *e, int *retry, long *
     return kind;
   }
   char why[160];
-  char prev_token[sizeof l->page.token];
+  char prev_token[sizeof l->page.token], prev_uuid[sizeof l->page.uuid];
   aisf_strlcpy(prev_token, l->page.token, sizeof prev_token);
+  aisf_strlcpy(prev_uuid, l->page.uuid, sizeof prev_uuid);
   if (aisf_parse_list(l->body, l->blen, &l->page, why, sizeof why)) {
-    *retry = 1; /* a cut answer may come whole next time */
+    *retry = 1; /* a cut answer may come whole next time: asked again as before */
     aisf_strlcpy(l->page.token, prev_token, sizeof l->page.token);
+    aisf_strlcpy(l->page.uuid, prev_uuid, sizeof l->page.uuid);
     return aisf_fail(err, AISFETCH_E_PROTOCOL, "listing %s://%s/%s: malformed answer: %s",
                      l->uri.provider, l->uri.bucket, l->uri.object, why);
   }

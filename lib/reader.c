@@ -159,6 +159,11 @@ struct aisfetch_reader {
   pthread_t feeders[8];
   unsigned nfeeders;
   atomic_int stopping; /* close: the feeders' HTTP gives up */
+  uint64_t want_obj;  /* a caller waits for this object: the feeders look ahead of it */
+  uint64_t want_bytes; /* ... or for the stream's first this many bytes */
+  int (*user_cancelled)(void *); /* the open's own cancel callback, asked while it lists */
+  void *user_cancelled_data;
+  int opening;
   int has_feed_err;   /* the rest of the sequence could not be listed or known: */
   aisfetch_error feed_err; /* the stream ends in this error after the known objects */
 
@@ -665,7 +670,7 @@ static void describe(const aisfetch_reader *r, const obj_t *o, aisf_objdesc *d)
   aisfetch_uri u = *o->base;
   aisf_strlcpy(u.object, o->name, sizeof u.object);
   if (aisf_object_url(r->endpoint, &u, d->proxy_url, sizeof d->proxy_url))
-    d->proxy_url[0] = '\0'; /* checked when the object was taken in */
+    d->proxy_url[0] = '\0'; /* not reached: add_object() failed such an object */
 }
 
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
@@ -1276,6 +1281,26 @@ static int add_object(aisfetch_reader *r, const char *name, const aisfetch_uri *
     free_obj(o);
     return -1;
   }
+  /* what cannot be asked for or counted is an error of that object */
+  char url[AISF_URL_MAX];
+  aisfetch_uri u = *base;
+  aisfetch_error e2;
+  const char *why = NULL;
+  if (!o->err && (strlen(name) >= sizeof u.object ||
+                  (aisf_strlcpy(u.object, name, sizeof u.object),
+                   aisf_object_url(r->endpoint, &u, url, sizeof url))))
+    why = "its name is too long for a URL";
+  else if (!o->err && (o->size > (uint64_t)INT64_MAX || r->size + o->size > (uint64_t)INT64_MAX))
+    why = "its size puts the stream past 2^63 bytes";
+  if (why) {
+    aisf_seterr(&e2, AISFETCH_E_ARG, 0, "%.200s: %s", name, why);
+    if (!(o->err = malloc(sizeof *o->err))) {
+      free_obj(o);
+      return -1;
+    }
+    *o->err = e2;
+    o->size = 0;
+  }
   o->start = r->size;
   o->c0 = r->nchunks;
   o->nchunks = (o->size + r->cs - 1) / r->cs;
@@ -1285,15 +1310,21 @@ static int add_object(aisfetch_reader *r, const char *name, const aisfetch_uri *
   return 0;
 }
 
-/* how far ahead of the read position objects are listed or HEADed */
-static uint64_t lookahead(const aisfetch_reader *r)
+/* under mu: whether the feeders have listed or HEADed far enough for now:
+ * a lookahead past the read position, or past what a caller waits for */
+static int fed_enough(const aisfetch_reader *r, uint64_t known)
 {
-  return r->uris ? 2u * r->nslots + 16 : 2u * r->nslots + 4096;
+  uint64_t ahead = r->uris ? 2u * r->nslots + 16 : 2u * r->nslots + 4096;
+  uint64_t anchor = r->cur > r->want_obj ? r->cur : r->want_obj;
+  return known > anchor + ahead && r->size > r->want_bytes;
 }
 
 static int feeder_cancelled(void *ud)
 {
-  return atomic_load(&((aisfetch_reader *)ud)->stopping);
+  aisfetch_reader *r = ud;
+  /* the open's first page answers to the caller's callback too */
+  return atomic_load(&r->stopping) ||
+         (r->opening && r->user_cancelled && r->user_cancelled(r->user_cancelled_data));
 }
 
 static void feeder_failed(aisfetch_reader *r, const aisfetch_error *e)
@@ -1321,7 +1352,7 @@ static void *lister_thread(void *arg)
     feeder_failed(r, &err);
   }
   while (e && !r->objs_done) {
-    while (!atomic_load(&r->stopping) && r->nobjs > r->cur + lookahead(r))
+    while (!atomic_load(&r->stopping) && fed_enough(r, r->nobjs))
       pthread_cond_wait(&r->cv, &r->mu);
     if (atomic_load(&r->stopping))
       break;
@@ -1355,7 +1386,7 @@ static void *header_thread(void *arg)
   head_t *h = malloc(sizeof *h);
   pthread_mutex_lock(&r->mu);
   while (h && !atomic_load(&r->stopping) && r->next_head < r->nuris) {
-    if (r->next_head > r->cur + lookahead(r)) {
+    if (fed_enough(r, r->next_head)) {
       pthread_cond_wait(&r->cv, &r->mu);
       continue;
     }
@@ -1565,6 +1596,9 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
     }
     lo.open_cancelled = feeder_cancelled;
     lo.open_cancelled_data = r;
+    r->user_cancelled = o->open_cancelled;
+    r->user_cancelled_data = o->open_cancelled_data;
+    r->opening = 1;
     k = aisfetch_list_open(&lo, o->prefix, &r->lister, err);
     if (!k)
       k = aisfetch_list_next(r->lister, e, err);
@@ -1573,6 +1607,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
                     r->uri.provider, r->uri.bucket, r->uri.object);
     if (!k && add_object(r, e->name, &r->uri, NULL, NULL, e, NULL))
       k = aisf_fail(err, AISFETCH_E_SYSTEM, "out of memory");
+    r->opening = 0; /* before the lister thread runs: it reads this */
     free(e);
     if (k)
       goto fail;
@@ -1618,6 +1653,7 @@ aisfetch_errkind aisfetch_open(const aisfetch_options *o, aisfetch_reader **out,
   if (r->mode == AISFETCH_WORKER_THREAD || (!r->multi && r->size == 0))
     stop_zygote(r, 0); /* not needed after all: it has no worker yet */
   if (!r->multi && r->size == 0) {
+    r->nslots = r->info.slots = 0; /* an empty object has no ring */
     free(pre.buf);
     free(hinfo);
     *out = r;
@@ -1803,6 +1839,10 @@ uint64_t aisfetch_objects_known(aisfetch_reader *r, int *complete)
 /* under mu: waits until object idx is known or the sequence is; 0 when it is */
 static aisfetch_errkind wait_object(aisfetch_reader *r, uint64_t idx, aisfetch_error *err)
 {
+  if (idx >= r->nobjs && !r->objs_done && idx > r->want_obj) {
+    r->want_obj = idx;
+    pthread_cond_broadcast(&r->cv); /* a feeder parked at its lookahead goes on */
+  }
   while (idx >= r->nobjs && !r->objs_done) {
     if (atomic_load(&r->cancelled))
       return aisf_fail(err, AISFETCH_E_CANCELLED, "cancelled");
@@ -1981,6 +2021,7 @@ static aisfetch_errkind hash_object_chunk(aisfetch_reader *r, aisfetch_chunk *c,
         if (!o->err && (o->err = malloc(sizeof *o->err)))
           *o->err = e;
         r->pos = c->offset;
+        r->cur = c->object; /* another thread's object_index() may have moved it on */
         release_locked(r, c);
         if (err)
           *err = e;
@@ -2162,8 +2203,10 @@ static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned
 {
   if (r->size && off != r->pos && off < r->size && find_slot(r, chunk_at(r, off)) < 0)
     r->st.restarts++;
-  if (r->multi && off != r->pos)
+  if (r->multi && off != r->pos) {
     r->cur = obj_at(r, off);
+    pthread_cond_broadcast(&r->cv); /* the feeders look ahead of cur */
+  }
   r->pos = off;
   r->stop = stop;
   r->idle = 0;
@@ -2180,6 +2223,10 @@ static void reposition(aisfetch_reader *r, uint64_t off, uint64_t stop, unsigned
  * 0, or why not */
 static aisfetch_errkind wait_bytes(aisfetch_reader *r, uint64_t bytes, aisfetch_error *err)
 {
+  if (!r->objs_done && r->size < bytes && bytes > r->want_bytes) {
+    r->want_bytes = bytes;
+    pthread_cond_broadcast(&r->cv);
+  }
   while (!r->objs_done && r->size < bytes) {
     if (atomic_load(&r->cancelled))
       return aisf_fail(err, AISFETCH_E_CANCELLED, "cancelled");

@@ -7,6 +7,7 @@
 #include "aisfetch.h"
 #include "testutil.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -511,6 +512,155 @@ static void test_verify(void)
   aisfetch_close(r);
 }
 
+/* A watchdog: cancels the reader if a call takes longer than ms (a hang
+ * becomes a failed check, not a stuck test). */
+typedef struct {
+  aisfetch_reader *r;
+  int ms;
+  volatile int fired, stop;
+  pthread_t t;
+} dog_t;
+
+static void *dog_run(void *a)
+{
+  dog_t *d = a;
+  for (int i = 0; i < d->ms / 10 && !d->stop; i++)
+    tu_sleep_ms(10);
+  if (!d->stop) {
+    d->fired = 1;
+    aisfetch_cancel(d->r);
+  }
+  return NULL;
+}
+
+static void dog_start(dog_t *d, aisfetch_reader *r, int ms)
+{
+  memset(d, 0, sizeof *d);
+  d->r = r;
+  d->ms = ms * TU_SLOWDOWN;
+  REQUIRE(pthread_create(&d->t, NULL, dog_run, d) == 0);
+}
+
+static int dog_end(dog_t *d)
+{
+  d->stop = 1;
+  pthread_join(d->t, NULL);
+  return d->fired;
+}
+
+/* Calls that wait for objects far past the feeders' lookahead (one slot:
+ * 18 URIs HEADed ahead; 4098 listed ahead) get them: the feeders look
+ * ahead of what a caller waits for, not only of the read position. */
+static void test_wait_beyond_lookahead(void)
+{
+  enum { N = 60 };
+  static char names[N][64];
+  static const char *uris[N + 1];
+  uint64_t sz = 1000;
+  bulk("la", "o/", N, &sz, 1, 8000);
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "ais://la/o/%05d", i);
+    uris[i] = names[i];
+  }
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uris = uris;
+  o.endpoint = emu.url;
+  o.num_workers = 1;
+  o.slots = 1;
+  o.worker_mode = AISFETCH_WORKER_THREAD;
+  aisfetch_error e;
+  dog_t d;
+  for (int t = 0; t < 4; t++) {
+    aisfetch_reader *r = NULL;
+    REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+    static uint8_t buf[N * 1000];
+    size_t got = 0;
+    aisfetch_chunk c;
+    aisfetch_object_info inf;
+    dog_start(&d, r, 10000);
+    if (t == 0) {
+      CHECKF(aisfetch_read_all(r, buf, sizeof buf, &e) == AISFETCH_OK, "%s", e.message);
+      CHECK(tu_gen_cmp(8000 + 59, 0, buf + 59 * 1000, 1000) < 0);
+    } else if (t == 1) {
+      CHECK(aisfetch_object_at(r, 50, &inf, NULL, &e) == AISFETCH_OK && inf.size == 1000);
+    } else if (t == 2) {
+      CHECK(aisfetch_read_range(r, 50 * 1000, 100, buf, &got, &e) == AISFETCH_OK && got == 100 &&
+            tu_gen_cmp(8050, 0, buf, 100) < 0);
+    } else {
+      tu_sleep_ms(300); /* the HEADs park at their lookahead */
+      CHECK(aisfetch_seek(r, aisfetch_size(r), &e) == AISFETCH_OK);
+      CHECK(aisfetch_next(r, &c, &e) == AISFETCH_OK && c.len > 0);
+      aisfetch_release(r, &c);
+    }
+    CHECKF(!dog_end(&d), "case %d hung", t);
+    aisfetch_close(r);
+  }
+  sz = 10;
+  bulk("lp", "q/", 4200, &sz, 1, 500);
+  aisfetch_options_init(&o);
+  o.prefix = "ais://lp/q/";
+  o.endpoint = emu.url;
+  o.num_workers = 1;
+  o.slots = 1;
+  o.list_page_size = 1000;
+  aisfetch_reader *r = NULL;
+  REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  aisfetch_object_info inf;
+  dog_start(&d, r, 10000);
+  CHECK(aisfetch_object_at(r, 4150, &inf, NULL, &e) == AISFETCH_OK && !strcmp(inf.object, "q/04150"));
+  CHECK(!dog_end(&d));
+  aisfetch_close(r);
+}
+
+/* An empty object with slots set: no ring, and the calls that walk the
+ * slots must not touch one. */
+static void test_empty_with_slots(void)
+{
+  tu_emu_put(&emu, "es", "empty", "", 0);
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.uri = "ais://es/empty";
+  o.endpoint = emu.url;
+  o.slots = 4;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  REQUIRE(aisfetch_open(&o, &r, &e) == AISFETCH_OK);
+  CHECK(aisfetch_seek_range(r, 0, 0, &e) == AISFETCH_OK);
+  CHECK(aisfetch_slots_held(r) == 0);
+  aisfetch_chunk c;
+  CHECK(aisfetch_seek(r, 0, &e) == AISFETCH_OK && aisfetch_next(r, &c, &e) == AISFETCH_OK && !c.len);
+  aisfetch_close(r);
+}
+
+/* The open's first listing page answers to the caller's open_cancelled. */
+static int g_asked;
+static int cancel_now(void *ud)
+{
+  (void)ud;
+  g_asked++;
+  return 1;
+}
+
+static void test_open_cancelled(void)
+{
+  tu_emu_put(&emu, "oc", "x/1", "abc", 3);
+  tu_emu_fault(&emu, "{\"method\":\"LIST\",\"bucket\":\"oc\",\"kind\":\"status\",\"code\":503,"
+                     "\"count\":-1}");
+  aisfetch_options o;
+  aisfetch_options_init(&o);
+  o.prefix = "ais://oc/x/";
+  o.endpoint = emu.url;
+  o.retries = 6;
+  o.open_cancelled = cancel_now;
+  aisfetch_reader *r = NULL;
+  aisfetch_error e;
+  double t0 = tu_now_s();
+  CHECK(aisfetch_open(&o, &r, &e) == AISFETCH_E_CANCELLED && !r && g_asked > 0);
+  CHECKF(tu_now_s() - t0 < 2.0 * TU_SLOWDOWN, "%.1f s", tu_now_s() - t0);
+  tu_emu_clear_faults(&emu);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -530,6 +680,9 @@ int main(void)
   test_list_fails();
   test_dot_names();
   test_verify();
+  test_wait_beyond_lookahead();
+  test_empty_with_slots();
+  test_open_cancelled();
   test_boundary_faults();
   test_kill_at_boundary();
   CHECKF(tu_count_fds() == fds1, "fds %d -> %d", fds1, tu_count_fds());

@@ -476,6 +476,8 @@ static void test_list_page(void)
       "{\"entries\":[{\"name\":\"a\",\"size\":\"-1\"}]}",
       "{\"entries\":[{\"name\":\"a\",\"size\":\"1.5\"}]}",
       "{\"entries\":[{\"name\":\"a\",\"size\":\"99999999999999999999\"}]}",
+      "{\"entries\":[{\"name\":\"a\",\"size\":\"9223372036854775808\"}]}", /* > 2^63 - 1 */
+      "{\"entries\":[{\"name\":\"\",\"size\":\"1\"}]}",         /* would read as the end */
       "{\"entries\":[{\"name\":\"a\\u0000b\"}]}",      /* a NUL in a name */
       "{\"entries\":[{\"name\":\"a\nb\"}]}",            /* a raw control character */
       "{\"entries\":[{\"name\":\"a\\x\"}]}",
