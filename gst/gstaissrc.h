@@ -23,6 +23,22 @@ typedef enum
 #define GST_TYPE_AIS_SRC_WORKER_MODE (gst_ais_src_worker_mode_get_type ())
 GType gst_ais_src_worker_mode_get_type (void);
 
+/**
+ * GstAisSrcMode:
+ * @GST_AIS_SRC_MODE_CONCAT: the objects end to end, as one byte stream
+ * @GST_AIS_SRC_MODE_SEQUENCE: each object a stream of its own
+ *
+ * How aissrc hands downstream the objects of a prefix or a list.
+ */
+typedef enum
+{
+  GST_AIS_SRC_MODE_CONCAT = 0,
+  GST_AIS_SRC_MODE_SEQUENCE = 1,
+} GstAisSrcMode;
+
+#define GST_TYPE_AIS_SRC_MODE (gst_ais_src_mode_get_type ())
+GType gst_ais_src_mode_get_type (void);
+
 #define GST_TYPE_AIS_SRC (gst_ais_src_get_type ())
 G_DECLARE_FINAL_TYPE (GstAisSrc, gst_ais_src, GST, AIS_SRC, GstBaseSrc)
 

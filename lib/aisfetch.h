@@ -188,7 +188,9 @@ AISFETCH_API void aisfetch_object_info_get(aisfetch_reader *r, aisfetch_object_i
 
 /* ---- sequences (one object is a sequence of one) ---- */
 /* How many objects are known so far; *complete (may be NULL) is 1 once the
- * listing or the HEADs are done and the count is final. */
+ * listing or the HEADs are done and the count is final, -1 when the listing
+ * failed for good (the count is final but not the whole prefix: the stream
+ * ends in the listing's error), 0 while it goes on. */
 AISFETCH_API uint64_t aisfetch_objects_known(aisfetch_reader *r, int *complete);
 /* Object idx: its info, and where it starts in the stream (may be NULL).
  * Waits until it is known.  AISFETCH_E_ARG when the sequence turns out to have

@@ -1831,7 +1831,7 @@ uint64_t aisfetch_objects_known(aisfetch_reader *r, int *complete)
   pthread_mutex_lock(&r->mu);
   uint64_t n = r->nobjs;
   if (complete)
-    *complete = r->objs_done;
+    *complete = r->has_feed_err ? -1 : r->objs_done;
   pthread_mutex_unlock(&r->mu);
   return n;
 }

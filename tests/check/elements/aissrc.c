@@ -2201,6 +2201,1262 @@ GST_START_TEST (test_stop_during_slow_transfer)
 
 GST_END_TEST;
 
+/* ---- sequences: a prefix, a list ---- */
+
+/* objects made at once by the emulator: names PREFIX + zero-padded index,
+ * object i of seed seed + i and size sizes[i % nsizes] */
+typedef struct
+{
+  const gchar *bucket;
+  const gchar *prefix;
+  guint count;
+  const guint64 *sizes;
+  guint nsizes;
+  guint64 seed;
+} Bulk;
+
+static void
+bulk_make (const Bulk * b)
+{
+  GString *body = g_string_new (NULL);
+  gchar *url = g_strdup_printf ("%s/_emu/objects/bulk", emu.url);
+  gchar out[4096];
+  guint i;
+  glong st;
+
+  g_string_append_printf (body, "{\"bucket\": \"%s\", \"prefix\": \"%s\", "
+      "\"count\": %u, \"seed\": %" G_GUINT64_FORMAT ", \"sizes\": [",
+      b->bucket, b->prefix, b->count, b->seed);
+  for (i = 0; i < b->nsizes; i++)
+    g_string_append_printf (body, "%s%" G_GUINT64_FORMAT, i ? ", " : "",
+        b->sizes[i]);
+  g_string_append (body, "]}");
+  st = tu_http ("POST", url, body->str, body->len, out, sizeof out);
+  fail_unless (st == 200, "bulk %s: %ld %s", body->str, st, out);
+  g_string_free (body, TRUE);
+  g_free (url);
+}
+
+/* the emulator pads the index to the digits of the largest */
+static gchar *
+bulk_name (const Bulk * b, guint i)
+{
+  gchar *last = g_strdup_printf ("%u", b->count - 1);
+  gchar *name = g_strdup_printf ("%s%0*u", b->prefix, (gint) strlen (last), i);
+
+  g_free (last);
+  return name;
+}
+
+static guint64
+bulk_size (const Bulk * b, guint i)
+{
+  return b->sizes[i % b->nsizes];
+}
+
+/* the objects end to end, as concat mode reads them */
+static guint8 *
+bulk_expected (const Bulk * b, guint64 * total)
+{
+  guint64 n = 0, off = 0;
+  guint8 *data;
+  guint i;
+
+  for (i = 0; i < b->count; i++)
+    n += bulk_size (b, i);
+  data = g_malloc (MAX (n, 1));
+  for (i = 0; i < b->count; i++) {
+    tu_gen (b->seed + i, 0, data + off, bulk_size (b, i));
+    off += bulk_size (b, i);
+  }
+  *total = n;
+  return data;
+}
+
+/* the offset of the first byte that differs, or -1 */
+static gint64
+first_difference (const guint8 * a, const guint8 * b, guint64 n)
+{
+  guint64 i;
+
+  for (i = 0; i < n; i++)
+    if (a[i] != b[i])
+      return (gint64) i;
+  return -1;
+}
+
+static void
+emu_delete_object (const gchar * bucket, const gchar * object)
+{
+  gchar *url = g_strdup_printf ("%s/_emu/objects/%s/%s", emu.url, bucket,
+      object);
+
+  fail_unless (tu_http ("DELETE", url, NULL, 0, NULL, 0) == 200);
+  g_free (url);
+}
+
+/* what the bus carried: the aissrc-object messages and the warnings, taken
+ * by a sync handler (gst_bus_timed_pop_filtered() drops the others) */
+typedef struct
+{
+  GMutex lock;
+  GPtrArray *objects;           /* GstStructure copies */
+  GPtrArray *warnings;          /* GstMessage */
+} BusLog;
+
+static GstBusSyncReply
+bus_log_handler (GstBus * bus, GstMessage * m, gpointer data)
+{
+  BusLog *log = data;
+  const GstStructure *s = gst_message_get_structure (m);
+
+  g_mutex_lock (&log->lock);
+  if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_ELEMENT && s &&
+      gst_structure_has_name (s, "aissrc-object"))
+    g_ptr_array_add (log->objects, gst_structure_copy (s));
+  else if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+    g_ptr_array_add (log->warnings, gst_message_ref (m));
+  g_mutex_unlock (&log->lock);
+  return GST_BUS_PASS;
+}
+
+static void
+bus_log_attach (BusLog * log, GstElement * pipeline)
+{
+  GstBus *bus = gst_element_get_bus (pipeline);
+
+  g_mutex_init (&log->lock);
+  log->objects = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  log->warnings = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  gst_bus_set_sync_handler (bus, bus_log_handler, log, NULL);
+  gst_object_unref (bus);
+}
+
+static void
+bus_log_clear (BusLog * log)
+{
+  g_ptr_array_unref (log->objects);
+  g_ptr_array_unref (log->warnings);
+  g_mutex_clear (&log->lock);
+}
+
+static guint64
+struct_u64 (const GstStructure * s, const gchar * field)
+{
+  guint64 v = G_MAXUINT64;
+
+  fail_unless (gst_structure_get_uint64 (s, field, &v), "no %s in %"
+      GST_PTR_FORMAT, field, s);
+  return v;
+}
+
+/* the messages of a whole sequence read in order: one per object, in its
+ * order, with the object's name, size and place in the stream */
+static void
+check_object_messages (BusLog * log, const Bulk * b, gboolean sequence)
+{
+  guint64 off = 0;
+  guint i;
+
+  g_mutex_lock (&log->lock);
+  fail_unless_equals_int (log->objects->len, b->count);
+  for (i = 0; i < b->count; i++) {
+    const GstStructure *s = g_ptr_array_index (log->objects, i);
+    gchar *name = bulk_name (b, i);
+    gchar *location = g_strdup_printf ("ais://%s/%s", b->bucket, name);
+
+    fail_unless_equals_uint64 (struct_u64 (s, "index"), i);
+    fail_unless_equals_uint64 (struct_u64 (s, "size"), bulk_size (b, i));
+    fail_unless_equals_uint64 (struct_u64 (s, "offset"), sequence ? 0 : off);
+    fail_unless_equals_string (gst_structure_get_string (s, "object"), name);
+    fail_unless_equals_string (gst_structure_get_string (s, "bucket"),
+        b->bucket);
+    fail_unless_equals_string (gst_structure_get_string (s, "location"),
+        location);
+    fail_unless_equals_string (gst_structure_get_string (s, "version"), "1");
+    off += bulk_size (b, i);
+    g_free (location);
+    g_free (name);
+  }
+  g_mutex_unlock (&log->lock);
+}
+
+static const guint64 concat_sizes[] = { 0, 1, 1000, 70000, 65536, 200003 };
+
+/* concat: every object of a prefix, end to end, byte for byte; objects
+ * that only share the start of the name are not under the prefix */
+GST_START_TEST (test_prefix_concat)
+{
+  const Bulk b = { "seqc", "p/", 300, concat_sizes, 6, 1000 };
+  const Bulk other = { "seqc", "px/", 3, concat_sizes + 3, 1, 5000 };
+  GstElement *src, *pipeline;
+  Collector c;
+  GstMessage *m;
+  BusLog log;
+  guint64 total;
+  guint8 *expect;
+  gint64 bad;
+
+  bulk_make (&b);
+  bulk_make (&other);
+  tu_emu_gen (&emu, "seqc", "p", 777, 7, NULL);
+  expect = bulk_expected (&b, &total);
+
+  src = make_src ("x");
+  g_object_set (src, "location", "ais://seqc/p/", "chunk-size", 65536,
+      "num-workers", 4, "blocksize", 30000, NULL);
+  collector_init (&c, total, 0);
+  pipeline = make_pipeline (src, &c, NULL);
+  bus_log_attach (&log, pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_message (pipeline, GST_MESSAGE_EOS | GST_MESSAGE_ERROR, WAIT);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%s",
+      m ? error_debug (m) : "no EOS within 60 s");
+  gst_message_unref (m);
+  fail_unless_equals_uint64 (stat_u64 (src, "bytes-delivered"), total);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+
+  fail_unless_equals_uint64 (c.got, total);
+  fail_unless (c.offsets_ok, "buffer offsets are not contiguous");
+  fail_if (c.overflow);
+  bad = first_difference (c.data, expect, total);
+  fail_unless (bad < 0, "byte %" G_GINT64_FORMAT " of the stream differs",
+      bad);
+  check_object_messages (&log, &b, FALSE);
+
+  bus_log_clear (&log);
+  collector_clear (&c);
+  gst_object_unref (pipeline);
+  g_free (expect);
+}
+
+GST_END_TEST;
+
+/* concat: a list, in its own order, across buckets, an object twice */
+GST_START_TEST (test_locations_concat)
+{
+  const gchar *names[] = { "mid", "small", "empty", "one", "small",
+    "dir/with space+plus.bin"
+  };
+  GstElement *src, *pipeline;
+  Collector c;
+  GstMessage *m;
+  BusLog log;
+  guint64 total = 0, off = 0;
+  guint i;
+  gchar **locations, **got = NULL, *location = NULL;
+
+  tu_emu_gen (&emu, "seql", "other", 5000, 99, NULL);
+  /* the names, one of another bucket, NULL */
+  locations = g_new0 (gchar *, G_N_ELEMENTS (names) + 2);
+  for (i = 0; i < G_N_ELEMENTS (names); i++) {
+    locations[i] = g_strdup_printf ("ais://gst/%s", names[i]);
+    total += test_object (names[i])->size;
+  }
+  locations[i++] = g_strdup ("ais://seql/other");
+  total += 5000;
+  locations[i] = NULL;
+
+  src = make_src ("x");
+  g_object_set (src, "locations", locations, "chunk-size", 65536, NULL);
+  /* the list replaced the location */
+  g_object_get (src, "location", &location, NULL);
+  fail_unless (location == NULL);
+  g_object_get (src, "locations", &got, NULL);
+  fail_unless (got && g_strv_equal ((const gchar * const *) got,
+          (const gchar * const *) locations));
+  g_strfreev (got);
+
+  collector_init (&c, total, 0);
+  pipeline = make_pipeline (src, &c, NULL);
+  bus_log_attach (&log, pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_message (pipeline, GST_MESSAGE_EOS | GST_MESSAGE_ERROR, WAIT);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%s",
+      m ? error_debug (m) : "no EOS within 60 s");
+  gst_message_unref (m);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+
+  fail_unless_equals_uint64 (c.got, total);
+  fail_unless (c.offsets_ok);
+  g_mutex_lock (&log.lock);
+  fail_unless_equals_int (log.objects->len, G_N_ELEMENTS (names) + 1);
+  for (i = 0; i < G_N_ELEMENTS (names) + 1; i++) {
+    const GstStructure *s = g_ptr_array_index (log.objects, i);
+    guint64 size = i < G_N_ELEMENTS (names) ?
+        test_object (names[i])->size : 5000;
+    guint64 seed = i < G_N_ELEMENTS (names) ?
+        test_object (names[i])->seed : 99;
+
+    fail_unless_equals_string (gst_structure_get_string (s, "location"),
+        locations[i]);
+    fail_unless_equals_uint64 (struct_u64 (s, "index"), i);
+    fail_unless_equals_uint64 (struct_u64 (s, "offset"), off);
+    fail_unless_equals_uint64 (struct_u64 (s, "size"), size);
+    fail_unless (tu_gen_cmp (seed, 0, c.data + off, size) < 0,
+        "object %u (%s) differs", i, locations[i]);
+    off += size;
+  }
+  g_mutex_unlock (&log.lock);
+
+  bus_log_clear (&log);
+  collector_clear (&c);
+  gst_object_unref (pipeline);
+  g_strfreev (locations);
+}
+
+GST_END_TEST;
+
+static const guint64 pull_sizes[] = { 5000, 0, 70001, 65536, 1 };
+
+/* concat: random access over a prefix in pull mode (the size is known:
+ * the open waited for the listing), and a seek in bytes in push mode
+ * across objects */
+GST_START_TEST (test_prefix_concat_seek_pull)
+{
+  static GstStaticPadTemplate sinktemplate = GST_STATIC_PAD_TEMPLATE ("sink",
+      GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+  const Bulk b = { "seqp", "obj-", 40, pull_sizes, 5, 3000 };
+  const guint64 reads[][2] = {
+    {0, 100}, {4990, 20}, {5000, 70001}, {100000, 300000}, {0, 1},
+    {500000, 4096}, {1, 65536 * 3}
+  };
+  GstElement *src;
+  GstPad *pad, *sinkpad;
+  GstQuery *q;
+  gint64 dur = 0;
+  guint64 total, start, stop;
+  guint8 *expect;
+  guint i;
+
+  bulk_make (&b);
+  expect = bulk_expected (&b, &total);
+
+  /* pull mode */
+  src = make_src ("x");
+  g_object_set (src, "location", "ais://seqp/obj-", "chunk-size", 65536,
+      "num-workers", 3, NULL);
+  /* "obj-" is an object name, not a prefix: the prefix property */
+  g_object_set (src, "prefix", "ais://seqp/obj-", NULL);
+  sinkpad = gst_check_setup_sink_pad (src, &sinktemplate);
+  gst_pad_set_active (sinkpad, TRUE);
+  fail_unless (gst_element_set_state (src, GST_STATE_READY) ==
+      GST_STATE_CHANGE_SUCCESS);
+  pad = gst_element_get_static_pad (src, "src");
+  fail_unless (gst_pad_activate_mode (pad, GST_PAD_MODE_PULL, TRUE));
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_SUCCESS);
+  q = gst_query_new_duration (GST_FORMAT_BYTES);
+  fail_unless (gst_pad_query (pad, q));
+  gst_query_parse_duration (q, NULL, &dur);
+  gst_query_unref (q);
+  fail_unless_equals_uint64 (dur, total);
+  for (i = 0; i < G_N_ELEMENTS (reads); i++) {
+    GstBuffer *buf = NULL;
+    GstMapInfo map;
+    guint64 off = reads[i][0], n = MIN (reads[i][1], total - off);
+
+    fail_unless (gst_pad_get_range (pad, off, reads[i][1], &buf) ==
+        GST_FLOW_OK, "read %u", i);
+    fail_unless_equals_uint64 (gst_buffer_get_size (buf), n);
+    fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+    fail_unless (memcmp (map.data, expect + off, n) == 0, "read %u differs",
+        i);
+    gst_buffer_unmap (buf, &map);
+    gst_buffer_unref (buf);
+  }
+  {
+    GstBuffer *buf = NULL;
+
+    fail_unless (gst_pad_get_range (pad, total, 10, &buf) == GST_FLOW_EOS);
+  }
+  teardown_pull (src, pad);
+
+  /* push mode, a seek made in READY, across objects */
+  start = 4000;
+  stop = total - 70000;
+  src = make_src ("x");
+  g_object_set (src, "prefix", "ais://seqp/obj-", "chunk-size", 65536,
+      "num-workers", 4, "blocksize", 10000, NULL);
+  sinkpad = gate_setup (src, total, TRUE);
+  fail_unless (gst_element_set_state (src, GST_STATE_READY) ==
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless (gst_element_seek (src, 1.0, GST_FORMAT_BYTES,
+          GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, (gint64) start,
+          GST_SEEK_TYPE_SET, (gint64) stop));
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (gate_wait_eos (30), "no EOS");
+  g_mutex_lock (&gate.lock);
+  fail_unless (gate.offsets_ok);
+  fail_unless_equals_uint64 (gate.first, start);
+  fail_unless_equals_uint64 (gate.got, stop - start);
+  fail_unless (memcmp (gate.data + start, expect + start, stop - start) == 0);
+  g_mutex_unlock (&gate.lock);
+  fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gate_teardown (src, sinkpad);
+  g_free (expect);
+}
+
+GST_END_TEST;
+
+/* ---- sequence mode ---- */
+
+/* A sink pad that records, per stream-start, what sequence mode pushed:
+ * the segments, the buffers (offsets, DISCONT) and the bytes.  eos_after:
+ * answer EOS to that many buffers of each object (0: never). */
+#define SEQ_MAX 64
+
+static struct
+{
+  GMutex lock;
+  GCond cond;
+  gint object;                  /* index of the current stream, -1 before */
+  guint stream_starts;
+  guint segments;
+  gboolean segments_ok;         /* TIME, from 0, right after the stream-start */
+  gboolean offsets_ok;
+  gboolean discont_ok;
+  gboolean eos;
+  gchar *stream_id;
+  gboolean same_id;
+  guint eos_after;
+  guint buffers[SEQ_MAX];
+  GByteArray *data[SEQ_MAX];
+  gboolean seen_segment;
+} seq;
+
+static GstFlowReturn
+seq_chain (GstPad * pad, GstObject * parent, GstBuffer * buf)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  GstMapInfo map;
+  gint i;
+
+  g_mutex_lock (&seq.lock);
+  i = seq.object;
+  if (i < 0 || i >= SEQ_MAX || !seq.seen_segment) {
+    seq.offsets_ok = FALSE;
+  } else {
+    if (GST_BUFFER_OFFSET (buf) != seq.data[i]->len)
+      seq.offsets_ok = FALSE;
+    if (GST_BUFFER_OFFSET_END (buf) != GST_BUFFER_OFFSET (buf) +
+        gst_buffer_get_size (buf))
+      seq.offsets_ok = FALSE;
+    if (GST_BUFFER_FLAG_IS_SET (buf, GST_BUFFER_FLAG_DISCONT) !=
+        (seq.buffers[i] == 0))
+      seq.discont_ok = FALSE;
+    gst_buffer_map (buf, &map, GST_MAP_READ);
+    g_byte_array_append (seq.data[i], map.data, map.size);
+    gst_buffer_unmap (buf, &map);
+    seq.buffers[i]++;
+    if (seq.eos_after && seq.buffers[i] >= seq.eos_after)
+      ret = GST_FLOW_EOS;
+  }
+  g_mutex_unlock (&seq.lock);
+  gst_buffer_unref (buf);
+  return ret;
+}
+
+static gboolean
+seq_event (GstPad * pad, GstObject * parent, GstEvent * event)
+{
+  g_mutex_lock (&seq.lock);
+  switch (GST_EVENT_TYPE (event)) {
+    case GST_EVENT_STREAM_START:{
+      const gchar *id = NULL;
+
+      gst_event_parse_stream_start (event, &id);
+      if (seq.stream_id && g_strcmp0 (seq.stream_id, id) != 0)
+        seq.same_id = FALSE;
+      g_free (seq.stream_id);
+      seq.stream_id = g_strdup (id);
+      seq.stream_starts++;
+      seq.object++;
+      seq.seen_segment = FALSE;
+      break;
+    }
+    case GST_EVENT_SEGMENT:{
+      const GstSegment *s;
+
+      gst_event_parse_segment (event, &s);
+      seq.segments++;
+      if (s->format != GST_FORMAT_TIME || s->start != 0 || seq.seen_segment)
+        seq.segments_ok = FALSE;
+      seq.seen_segment = TRUE;
+      break;
+    }
+    case GST_EVENT_EOS:
+      seq.eos = TRUE;
+      g_cond_broadcast (&seq.cond);
+      break;
+    default:
+      break;
+  }
+  g_mutex_unlock (&seq.lock);
+  gst_event_unref (event);
+  return TRUE;
+}
+
+static GstPad *
+seq_setup (GstElement * src, guint eos_after)
+{
+  static GstStaticPadTemplate sinktemplate = GST_STATIC_PAD_TEMPLATE ("sink",
+      GST_PAD_SINK, GST_PAD_ALWAYS, GST_STATIC_CAPS_ANY);
+  GstPad *sinkpad;
+  guint i;
+
+  g_mutex_init (&seq.lock);
+  g_cond_init (&seq.cond);
+  seq.object = -1;
+  seq.stream_starts = seq.segments = 0;
+  seq.segments_ok = seq.offsets_ok = seq.discont_ok = seq.same_id = TRUE;
+  seq.eos = seq.seen_segment = FALSE;
+  seq.stream_id = NULL;
+  seq.eos_after = eos_after;
+  for (i = 0; i < SEQ_MAX; i++) {
+    seq.buffers[i] = 0;
+    seq.data[i] = g_byte_array_new ();
+  }
+  sinkpad = gst_check_setup_sink_pad (src, &sinktemplate);
+  gst_pad_set_chain_function (sinkpad, seq_chain);
+  gst_pad_set_event_function (sinkpad, seq_event);
+  gst_pad_set_active (sinkpad, TRUE);
+  return sinkpad;
+}
+
+static gboolean
+seq_wait_eos (gint64 seconds)
+{
+  gint64 deadline = g_get_monotonic_time () + seconds * G_TIME_SPAN_SECOND;
+  gboolean eos;
+
+  g_mutex_lock (&seq.lock);
+  while (!seq.eos && g_get_monotonic_time () < deadline)
+    g_cond_wait_until (&seq.cond, &seq.lock, deadline);
+  eos = seq.eos;
+  g_mutex_unlock (&seq.lock);
+  return eos;
+}
+
+static void
+seq_teardown (GstElement * src, GstPad * sinkpad)
+{
+  guint i;
+
+  gst_pad_set_active (sinkpad, FALSE);
+  gst_check_teardown_sink_pad (src);
+  gst_check_teardown_element (src);
+  for (i = 0; i < SEQ_MAX; i++)
+    g_byte_array_unref (seq.data[i]);
+  g_free (seq.stream_id);
+  g_mutex_clear (&seq.lock);
+  g_cond_clear (&seq.cond);
+}
+
+/* an element with a bus of its own, for the messages of a bare element */
+static GstBus *
+own_bus (GstElement * src, BusLog * log)
+{
+  GstBus *bus = gst_bus_new ();
+
+  g_mutex_init (&log->lock);
+  log->objects = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_structure_free);
+  log->warnings = g_ptr_array_new_with_free_func ((GDestroyNotify)
+      gst_message_unref);
+  gst_bus_set_sync_handler (bus, bus_log_handler, log, NULL);
+  gst_element_set_bus (src, bus);
+  return bus;
+}
+
+/* stops a bare element that has a bus of its own (the messages left on the
+ * bus hold references to it) and its recording sink */
+static void
+seq_finish (GstElement * src, GstPad * sinkpad, GstBus * bus, BusLog * log)
+{
+  fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  gst_bus_set_flushing (bus, TRUE);
+  bus_log_clear (log);
+  seq_teardown (src, sinkpad);
+  gst_object_unref (bus);
+}
+
+static const guint64 seq_sizes[] = { 3000, 0, 150001, 65536, 1 };
+
+/* sequence mode: each object its own stream: a stream-start (one stream-id
+ * for all: the stream restarts), a TIME segment from 0, buffers with
+ * offsets in the object and a DISCONT first; one message per object, the
+ * empty ones too; not seekable, push mode only */
+GST_START_TEST (test_sequence_mode)
+{
+  const Bulk b = { "seqs", "clip-", 25, seq_sizes, 5, 7000 };
+  GstElement *src;
+  GstPad *sinkpad, *srcpad;
+  GstQuery *q;
+  GstBus *bus;
+  BusLog log;
+  gboolean seekable = TRUE;
+  guint i;
+
+  bulk_make (&b);
+  src = make_src ("x");
+  gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+  g_object_set (src, "location", "ais://seqs/", "chunk-size", 65536,
+      "num-workers", 4, "blocksize", 50000, NULL);
+  bus = own_bus (src, &log);
+  sinkpad = seq_setup (src, 0);
+
+  /* push mode only, and not seekable */
+  srcpad = gst_element_get_static_pad (src, "src");
+  q = gst_query_new_scheduling ();
+  fail_unless (gst_pad_query (srcpad, q));
+  fail_if (gst_query_has_scheduling_mode (q, GST_PAD_MODE_PULL));
+  fail_unless (gst_query_has_scheduling_mode (q, GST_PAD_MODE_PUSH));
+  gst_query_unref (q);
+
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  q = gst_query_new_seeking (GST_FORMAT_BYTES);
+  fail_unless (gst_pad_query (srcpad, q));
+  gst_query_parse_seeking (q, NULL, &seekable, NULL, NULL);
+  gst_query_unref (q);
+  fail_if (seekable);
+  fail_if (gst_element_seek_simple (src, GST_FORMAT_BYTES,
+          GST_SEEK_FLAG_FLUSH, 100));
+  fail_unless (seq_wait_eos (60), "no EOS within 60 s");
+
+  g_mutex_lock (&seq.lock);
+  fail_unless_equals_int (seq.stream_starts, b.count);
+  fail_unless_equals_int (seq.segments, b.count);
+  fail_unless (seq.segments_ok, "a segment is not TIME from 0, or two came");
+  fail_unless (seq.same_id, "the stream-id changed");
+  fail_unless (seq.offsets_ok, "offsets are not those in the object");
+  fail_unless (seq.discont_ok, "DISCONT is not on the first buffer only");
+  for (i = 0; i < b.count; i++) {
+    guint64 size = bulk_size (&b, i);
+
+    fail_unless_equals_uint64 (seq.data[i]->len, size);
+    fail_unless (tu_gen_cmp (b.seed + i, 0, seq.data[i]->data, size) < 0,
+        "object %u differs", i);
+    /* blocksize 50000 */
+    fail_unless (seq.buffers[i] >= (size + 49999) / 50000, "object %u", i);
+  }
+  g_mutex_unlock (&seq.lock);
+  check_object_messages (&log, &b, TRUE);
+
+  gst_object_unref (srcpad);
+  seq_finish (src, sinkpad, bus, &log);
+}
+
+GST_END_TEST;
+
+/* sequence mode: downstream answers EOS (as qtdemux does at a clip's last
+ * sample): that object ends, the next one comes; the rest of the object is
+ * not fetched */
+GST_START_TEST (test_sequence_downstream_eos)
+{
+  static const guint64 sizes[] = { 2 * MiB, 1000, 2 * MiB + 5 };
+  const Bulk b = { "seqe", "o", 6, sizes, 3, 9000 };
+  GstElement *src;
+  GstPad *sinkpad;
+  guint64 total = 0, fetched;
+  guint i;
+
+  bulk_make (&b);
+  for (i = 0; i < b.count; i++)
+    total += bulk_size (&b, i);
+  src = make_src ("x");
+  gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+  g_object_set (src, "prefix", "ais://seqe/o", "chunk-size", 65536,
+      "num-workers", 2, "slots", 4, "blocksize", 10000, NULL);
+  sinkpad = seq_setup (src, 2);
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless (seq_wait_eos (60), "no EOS within 60 s");
+  fetched = stat_u64 (src, "bytes");
+
+  g_mutex_lock (&seq.lock);
+  fail_unless_equals_int (seq.stream_starts, b.count);
+  for (i = 0; i < b.count; i++) {
+    guint64 size = bulk_size (&b, i);
+    guint want = MIN (2, (guint) ((size + 9999) / 10000));
+
+    fail_unless_equals_int (seq.buffers[i], want);
+    fail_unless (tu_gen_cmp (b.seed + i, 0, seq.data[i]->data,
+            seq.data[i]->len) < 0, "object %u differs", i);
+  }
+  g_mutex_unlock (&seq.lock);
+  /* the rest of the big objects was skipped, not fetched */
+  fail_unless (fetched < total / 2, "%" G_GUINT64_FORMAT " of %"
+      G_GUINT64_FORMAT " bytes fetched", fetched, total);
+
+  fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  seq_teardown (src, sinkpad);
+}
+
+GST_END_TEST;
+
+/* holds the pushes of a source pad from the n-th buffer on */
+static struct
+{
+  GMutex lock;
+  GCond cond;
+  guint n;
+  gboolean held;
+} hold;
+
+static GstPadProbeReturn
+hold_from_nth (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  GstPadProbeReturn ret = GST_PAD_PROBE_PASS;
+
+  g_mutex_lock (&hold.lock);
+  if (hold.n == 0) {
+    hold.held = TRUE;
+    g_cond_broadcast (&hold.cond);
+    ret = GST_PAD_PROBE_OK;     /* blocks */
+  } else {
+    hold.n--;
+  }
+  g_mutex_unlock (&hold.lock);
+  return ret;
+}
+
+/* sequence mode: a flush in the middle of an object (downstream dropped
+ * what it had of it): that object starts again, with its stream-start */
+GST_START_TEST (test_sequence_flush)
+{
+  static const guint64 sizes[] = { 262144 };
+  const Bulk b = { "seqf", "f", 5, sizes, 1, 13000 };
+  GstElement *src;
+  GstPad *sinkpad, *srcpad;
+  gulong probe;
+  gint64 deadline;
+  guint i;
+
+  bulk_make (&b);
+  src = make_src ("x");
+  gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+  g_object_set (src, "location", "ais://seqf/", "chunk-size", 65536,
+      "blocksize", 10000, NULL);
+  sinkpad = seq_setup (src, 0);
+  srcpad = gst_element_get_static_pad (src, "src");
+  g_mutex_init (&hold.lock);
+  g_cond_init (&hold.cond);
+  hold.n = 27 * 2 + 5;          /* 27 buffers an object: in the third */
+  hold.held = FALSE;
+  probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BLOCK |
+      GST_PAD_PROBE_TYPE_BUFFER, hold_from_nth, NULL, NULL);
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&hold.lock);
+  while (!hold.held && g_get_monotonic_time () < deadline)
+    g_cond_wait_until (&hold.cond, &hold.lock, deadline);
+  fail_unless (hold.held, "not held within 30 s");
+  g_mutex_unlock (&hold.lock);
+
+  fail_unless (gst_element_send_event (src, gst_event_new_flush_start ()));
+  gst_pad_remove_probe (srcpad, probe);
+  fail_unless (gst_element_send_event (src,
+          gst_event_new_flush_stop (TRUE)));
+  fail_unless (seq_wait_eos (60), "no EOS within 60 s");
+
+  g_mutex_lock (&seq.lock);
+  /* f0, f1, f2 cut, f2 again, f3, f4 */
+  fail_unless_equals_int (seq.stream_starts, 6);
+  fail_unless (seq.data[2]->len > 0 && seq.data[2]->len < 262144);
+  for (i = 0; i < 6; i++) {
+    guint obj = i < 3 ? i : i - 1;
+
+    if (i != 2)
+      fail_unless_equals_uint64 (seq.data[i]->len, 262144);
+    fail_unless (tu_gen_cmp (b.seed + obj, 0, seq.data[i]->data,
+            seq.data[i]->len) < 0, "stream %u differs", i);
+  }
+  fail_unless (seq.offsets_ok);
+  fail_unless (seq.discont_ok);
+  g_mutex_unlock (&seq.lock);
+
+  gst_object_unref (srcpad);
+  fail_unless (gst_element_set_state (src, GST_STATE_NULL) ==
+      GST_STATE_CHANGE_SUCCESS);
+  seq_teardown (src, sinkpad);
+  g_mutex_clear (&hold.lock);
+  g_cond_clear (&hold.cond);
+}
+
+GST_END_TEST;
+
+/* an error message's text (the GError's) */
+static gchar *
+message_text (GstMessage * m)
+{
+  GError *err = NULL;
+  gchar *debug = NULL, *text;
+
+  if (GST_MESSAGE_TYPE (m) == GST_MESSAGE_WARNING)
+    gst_message_parse_warning (m, &err, &debug);
+  else
+    gst_message_parse_error (m, &err, &debug);
+  text = g_strdup (err->message);
+  g_error_free (err);
+  g_free (debug);
+  return text;
+}
+
+/* runs src (sequence mode, a list with a missing object in the middle)
+ * into a recording sink: the error or EOS, and the warnings */
+static GstMessage *
+run_sequence_list (gboolean skip, const gchar * mode, BusLog * log,
+    GstBus ** busp, GstElement ** srcp, GstPad ** sinkpadp)
+{
+  const gchar *list[] = { "ais://gst/small", "ais://gst/no-such-object",
+    "ais://gst/one", NULL
+  };
+  GstElement *src = make_src ("x");
+  GstMessage *m = NULL;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+
+  gst_util_set_object_arg (G_OBJECT (src), "mode", mode);
+  g_object_set (src, "locations", list, "skip-errors", skip, NULL);
+  *busp = own_bus (src, log);
+  *sinkpadp = seq_setup (src, 0);
+  *srcp = src;
+  fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  /* an error, or EOS at the sink */
+  while (g_get_monotonic_time () < deadline) {
+    m = gst_bus_pop_filtered (*busp, GST_MESSAGE_ERROR);
+    if (m)
+      break;
+    g_mutex_lock (&seq.lock);
+    if (seq.eos) {
+      g_mutex_unlock (&seq.lock);
+      break;
+    }
+    g_mutex_unlock (&seq.lock);
+    g_usleep (10 * 1000);
+  }
+  return m;
+}
+
+/* an object that cannot be read: an error that names it; with skip-errors
+ * (sequence mode) a warning that names it, and the next object */
+GST_START_TEST (test_sequence_errors)
+{
+  static const guint64 sizes[] = { 262144 };
+  const Bulk b = { "seqd", "f", 8, sizes, 1, 11000 };
+  GstElement *src;
+  GstPad *sinkpad;
+  GstMessage *m;
+  GstBus *bus;
+  BusLog log;
+  gchar *text;
+  guint i;
+
+  /* the default: an error naming the object, after the first object */
+  m = run_sequence_list (FALSE, "sequence", &log, &bus, &src, &sinkpad);
+  fail_unless (m != NULL, "no error");
+  check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, 404);
+  text = message_text (m);
+  fail_unless (strstr (text, "ais://gst/no-such-object") != NULL, "%s", text);
+  g_free (text);
+  gst_message_unref (m);
+  g_mutex_lock (&seq.lock);
+  fail_unless_equals_uint64 (seq.data[0]->len, test_object ("small")->size);
+  g_mutex_unlock (&seq.lock);
+  seq_finish (src, sinkpad, bus, &log);
+
+  /* skip-errors: a warning naming it, the next object, EOS */
+  m = run_sequence_list (TRUE, "sequence", &log, &bus, &src, &sinkpad);
+  fail_unless (m == NULL, "%s", m ? error_debug (m) : "");
+  g_mutex_lock (&seq.lock);
+  fail_unless (seq.eos);
+  fail_unless_equals_int (seq.stream_starts, 2);
+  fail_unless (tu_gen_cmp (test_object ("small")->seed, 0, seq.data[0]->data,
+          seq.data[0]->len) < 0);
+  fail_unless_equals_uint64 (seq.data[0]->len, test_object ("small")->size);
+  fail_unless_equals_uint64 (seq.data[1]->len, 1);
+  g_mutex_unlock (&seq.lock);
+  g_mutex_lock (&log.lock);
+  fail_unless_equals_int (log.warnings->len, 1);
+  m = g_ptr_array_index (log.warnings, 0);
+  text = message_text (m);
+  fail_unless (strstr (text, "ais://gst/no-such-object") != NULL, "%s", text);
+  g_free (text);
+  fail_unless_equals_int (log.objects->len, 2);
+  g_mutex_unlock (&log.lock);
+  seq_finish (src, sinkpad, bus, &log);
+
+  /* concat mode: a gap would shift every later offset: still an error */
+  m = run_sequence_list (TRUE, "concat", &log, &bus, &src, &sinkpad);
+  fail_unless (m != NULL, "no error in concat mode");
+  check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, 404);
+  gst_message_unref (m);
+  seq_finish (src, sinkpad, bus, &log);
+
+  /* an object deleted after the listing, before the read gets to it: the
+   * first buffer is held until it is gone (the ring holds four 64 KiB
+   * chunks: one object of eight) */
+  bulk_make (&b);
+  for (i = 0; i < 2; i++) {
+    GstPad *srcpad;
+    gulong probe;
+
+    src = make_src ("x");
+    gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+    g_object_set (src, "location", "ais://seqd/", "chunk-size", 65536,
+        "num-workers", 2, "slots", 4, "skip-errors", i == 1, NULL);
+    bus = own_bus (src, &log);
+    sinkpad = seq_setup (src, 0);
+    srcpad = gst_element_get_static_pad (src, "src");
+    probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BLOCK |
+        GST_PAD_PROBE_TYPE_BUFFER, NULL, NULL, NULL);
+    tu_emu_post (&emu, "/_emu/stats/reset");
+    fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (tu_emu_stat_wait (&emu, "targets", "GET", 1, 10000) >= 1);
+    g_usleep (100 * 1000);
+    emu_delete_object ("seqd", "f5");
+    gst_pad_remove_probe (srcpad, probe);
+    gst_object_unref (srcpad);
+    {
+      gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+
+      m = NULL;
+      while (!m && g_get_monotonic_time () < deadline) {
+        m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+        g_mutex_lock (&seq.lock);
+        if (seq.eos && !m) {
+          g_mutex_unlock (&seq.lock);
+          break;
+        }
+        g_mutex_unlock (&seq.lock);
+        if (!m)
+          g_usleep (10 * 1000);
+      }
+    }
+    if (i == 0) {
+      fail_unless (m != NULL, "no error for the deleted object");
+      check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, 404);
+      text = message_text (m);
+      fail_unless (strstr (text, "ais://seqd/f5") != NULL, "%s", text);
+      g_free (text);
+      gst_message_unref (m);
+    } else {
+      fail_unless (m == NULL, "%s", m ? error_debug (m) : "");
+      g_mutex_lock (&log.lock);
+      fail_unless_equals_int (log.warnings->len, 1);
+      text = message_text (g_ptr_array_index (log.warnings, 0));
+      fail_unless (strstr (text, "ais://seqd/f5") != NULL, "%s", text);
+      g_free (text);
+      g_mutex_unlock (&log.lock);
+      g_mutex_lock (&seq.lock);
+      /* f0-f4, f6, f7 */
+      fail_unless_equals_int (seq.stream_starts, 7);
+      fail_unless_equals_uint64 (seq.data[6]->len, 262144);
+      fail_unless (tu_gen_cmp (b.seed + 7, 0, seq.data[6]->data,
+              seq.data[6]->len) < 0);
+      g_mutex_unlock (&seq.lock);
+      /* the next run has it again */
+      bulk_make (&b);
+    }
+    seq_finish (src, sinkpad, bus, &log);
+    if (i == 0)
+      bulk_make (&b);
+  }
+}
+
+GST_END_TEST;
+
+/* verify-checksum over a sequence: an object whose checksum is false is
+ * that object's error, before its last chunk; in sequence mode with
+ * skip-errors a warning, and the next objects come */
+GST_START_TEST (test_sequence_checksum)
+{
+  const gchar *list[] = { "ais://seqk/k0", "ais://seqk/liar", "ais://seqk/k2",
+    NULL
+  };
+  guint i;
+
+  tu_emu_gen (&emu, "seqk", "k0", 300000, 21, NULL);
+  tu_emu_gen (&emu, "seqk", "liar", 300000, 22,
+      "cksum=xxhash2&cksum_value=0123456789abcdef");
+  tu_emu_gen (&emu, "seqk", "k2", 300000, 23, NULL);
+  for (i = 0; i < 2; i++) {
+    GstElement *src = make_src ("x");
+    GstPad *sinkpad;
+    GstBus *bus;
+    BusLog log;
+    GstMessage *m = NULL;
+    gchar *text;
+    gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+
+    /* a prefix in sequence mode, skipping; a list in concat mode */
+    gst_util_set_object_arg (G_OBJECT (src), "mode",
+        i == 0 ? "sequence" : "concat");
+    if (i == 0)
+      g_object_set (src, "location", "ais://seqk/", "skip-errors", TRUE, NULL);
+    else
+      g_object_set (src, "locations", list, NULL);
+    g_object_set (src, "verify-checksum", TRUE, "chunk-size", 65536, NULL);
+    bus = own_bus (src, &log);
+    sinkpad = seq_setup (src, 0);
+    fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    while (g_get_monotonic_time () < deadline) {
+      gboolean eos;
+
+      m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+      g_mutex_lock (&seq.lock);
+      eos = seq.eos;
+      g_mutex_unlock (&seq.lock);
+      if (m || eos)
+        break;
+      g_usleep (10 * 1000);
+    }
+    if (i == 0) {
+      /* k0, k2, liar (in name order) */
+      fail_unless (m == NULL, "%s", m ? error_debug (m) : "");
+      g_mutex_lock (&log.lock);
+      fail_unless_equals_int (log.warnings->len, 1);
+      text = message_text (g_ptr_array_index (log.warnings, 0));
+      fail_unless (strstr (text, "ais://seqk/liar") != NULL, "%s", text);
+      g_free (text);
+      g_mutex_unlock (&log.lock);
+      g_mutex_lock (&seq.lock);
+      fail_unless (seq.eos);
+      fail_unless_equals_int (seq.stream_starts, 3);
+      fail_unless_equals_uint64 (seq.data[0]->len, 300000);
+      fail_unless_equals_uint64 (seq.data[1]->len, 300000);
+      /* the last chunk of the liar never came */
+      fail_unless (seq.data[2]->len < 300000);
+      fail_unless (tu_gen_cmp (22, 0, seq.data[2]->data, seq.data[2]->len) < 0);
+      g_mutex_unlock (&seq.lock);
+    } else {
+      fail_unless (m != NULL, "no error in concat mode");
+      check_error (m, GST_RESOURCE_ERROR_READ, ANY_STATUS);
+      text = message_text (m);
+      fail_unless (strstr (text, "ais://seqk/liar") != NULL, "%s", text);
+      g_free (text);
+      text = error_debug (m);
+      fail_unless (strstr (text, "0123456789abcdef") != NULL, "%s", text);
+      g_free (text);
+      gst_message_unref (m);
+      g_mutex_lock (&seq.lock);
+      fail_unless (seq.data[0]->len < 600000);
+      g_mutex_unlock (&seq.lock);
+    }
+    seq_finish (src, sinkpad, bus, &log);
+  }
+}
+
+GST_END_TEST;
+
+/* a listing page that keeps failing (after its retries): the objects
+ * listed are read, then the error names the sequence; skip-errors cannot
+ * skip past it */
+GST_START_TEST (test_sequence_listing_fails)
+{
+  static const guint64 sizes[] = { 5000 };
+  const Bulk b = { "seqx", "x", 30, sizes, 1, 15000 };
+  guint i;
+
+  bulk_make (&b);
+  for (i = 0; i < 2; i++) {
+    GstElement *src = make_src ("x");
+    GstPad *sinkpad;
+    GstBus *bus;
+    BusLog log;
+    GstMessage *m = NULL;
+    GstPad *srcpad;
+    gulong probe;
+    gchar *text;
+    gint64 deadline = g_get_monotonic_time () + 60 * G_TIME_SPAN_SECOND;
+
+    tu_emu_clear_faults (&emu);
+    /* the second page on, for good */
+    tu_emu_fault (&emu, "{\"method\": \"LIST\", \"bucket\": \"seqx\", "
+        "\"kind\": \"status\", \"code\": 503, \"nth\": 2, \"count\": -1}");
+    gst_util_set_object_arg (G_OBJECT (src), "mode",
+        i == 0 ? "concat" : "sequence");
+    g_object_set (src, "location", "ais://seqx/", "list-page-size", 10,
+        "retries", i, "skip-errors", TRUE, NULL);
+    bus = own_bus (src, &log);
+    sinkpad = seq_setup (src, 0);
+    srcpad = gst_element_get_static_pad (src, "src");
+    /* concat: the listing has failed before the read gets to the end (the
+     * count of objects is final then, but the stream must not end well) */
+    probe = gst_pad_add_probe (srcpad, GST_PAD_PROBE_TYPE_BLOCK |
+        GST_PAD_PROBE_TYPE_BUFFER, NULL, NULL, NULL);
+    tu_emu_post (&emu, "/_emu/stats/reset");
+    fail_unless (gst_element_set_state (src, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    fail_unless (tu_emu_stat_wait (&emu, "proxy", "LIST", 2 + i, 10000) >=
+        2 + i);
+    g_usleep (200 * 1000);
+    gst_pad_remove_probe (srcpad, probe);
+    gst_object_unref (srcpad);
+    /* basesrc posts the error, then pushes EOS */
+    while (!m && g_get_monotonic_time () < deadline) {
+      gboolean eos;
+
+      g_mutex_lock (&seq.lock);
+      eos = seq.eos;
+      g_mutex_unlock (&seq.lock);
+      m = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+      if (eos)
+        break;
+      if (!m)
+        g_usleep (10 * 1000);
+    }
+    fail_unless (m != NULL, "no error: the stream ended well");
+    check_error (m, GST_RESOURCE_ERROR_READ, 503);
+    text = message_text (m);
+    fail_unless (strstr (text, "the objects under ais://seqx/") != NULL, "%s",
+        text);
+    g_free (text);
+    gst_message_unref (m);
+    g_mutex_lock (&seq.lock);
+    if (i == 0) {
+      /* the first page's objects, end to end */
+      fail_unless_equals_uint64 (seq.data[0]->len, 10 * 5000);
+    } else {
+      fail_unless_equals_int (seq.stream_starts, 10);
+      fail_unless_equals_uint64 (seq.data[9]->len, 5000);
+    }
+    g_mutex_unlock (&seq.lock);
+    seq_finish (src, sinkpad, bus, &log);
+  }
+}
+
+GST_END_TEST;
+
+/* an empty prefix (or a bucket that does not exist) is an error at the
+ * start that names the bucket and the prefix, not an empty stream */
+GST_START_TEST (test_empty_prefix)
+{
+  const gchar *modes[] = { "concat", "sequence" };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (modes); i++) {
+    GstElement *src = make_src ("x");
+    GstMessage *m;
+    gchar *text;
+
+    gst_util_set_object_arg (G_OBJECT (src), "mode", modes[i]);
+    g_object_set (src, "location", "ais://gst/nothing-here/", NULL);
+    m = run_until_error (src);
+    check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, ANY_STATUS);
+    text = message_text (m);
+    fail_unless (strstr (text, "ais://gst") && strstr (text, "nothing-here/"),
+        "%s", text);
+    g_free (text);
+    gst_message_unref (m);
+  }
+  {
+    GstElement *src = make_src ("x");
+    GstMessage *m;
+
+    g_object_set (src, "prefix", "ais://no-such-bucket/", NULL);
+    m = run_until_error (src);
+    check_error (m, GST_RESOURCE_ERROR_NOT_FOUND, 404);
+    gst_message_unref (m);
+  }
+}
+
+GST_END_TEST;
+
+/* the URI handler: a trailing '/' is a prefix; location, prefix and
+ * locations replace each other */
+GST_START_TEST (test_sequence_uri_properties)
+{
+  GstElement *src = gst_element_factory_make ("aissrc", NULL);
+  GObjectClass *klass = G_OBJECT_GET_CLASS (src);
+  const gchar *list[] = { "ais://b/one", "ais://b/two", NULL };
+  GError *err = NULL;
+  GstElement *e;
+  GParamSpec *p;
+  gchar *s, **strv;
+  gint mode;
+  gboolean skip;
+
+  /* URIs */
+  e = gst_element_make_from_uri (GST_URI_SRC, "ais://b/clips/", NULL, &err);
+  fail_unless (e != NULL, "%s", err ? err->message : "");
+  g_object_get (e, "location", &s, NULL);
+  fail_unless_equals_string (s, "ais://b/clips/");
+  g_free (s);
+  s = gst_uri_handler_get_uri (GST_URI_HANDLER (e));
+  fail_unless_equals_string (s, "ais://b/clips/");
+  g_free (s);
+  gst_object_unref (e);
+  check_uri_location (src, "ais://b/", "ais://b/");
+  check_uri_location (src, "s3://b/dir%20x/", "s3://b/dir x/");
+  check_location_uri (src, "ais://b/my clips/", "ais://b/my%20clips/");
+
+  /* prefix: a URI when it ends with '/' */
+  g_object_set (src, "prefix", "ais://b/clip-", NULL);
+  g_object_get (src, "location", &s, NULL);
+  fail_unless (s == NULL);
+  fail_unless (gst_uri_handler_get_uri (GST_URI_HANDLER (src)) == NULL);
+  g_object_set (src, "prefix", "ais://b/clips/", NULL);
+  s = gst_uri_handler_get_uri (GST_URI_HANDLER (src));
+  fail_unless_equals_string (s, "ais://b/clips/");
+  g_free (s);
+
+  /* locations: no URI; each replaces the others */
+  g_object_set (src, "locations", list, NULL);
+  g_object_get (src, "prefix", &s, "locations", &strv, NULL);
+  fail_unless (s == NULL);
+  fail_unless (g_strv_equal ((const gchar * const *) strv, list));
+  g_strfreev (strv);
+  fail_unless (gst_uri_handler_get_uri (GST_URI_HANDLER (src)) == NULL);
+  fail_unless (gst_uri_handler_set_uri (GST_URI_HANDLER (src), "ais://b/o",
+          NULL));
+  g_object_get (src, "locations", &strv, NULL);
+  fail_unless (strv == NULL);
+
+  /* the properties */
+  p = g_object_class_find_property (klass, "mode");
+  fail_unless (G_IS_PARAM_SPEC_ENUM (p) && (p->flags &
+          GST_PARAM_MUTABLE_READY));
+  g_object_get (src, "mode", &mode, "skip-errors", &skip, NULL);
+  fail_unless_equals_int (mode, 0);
+  fail_if (skip);
+  gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+  g_object_get (src, "mode", &mode, NULL);
+  fail_unless_equals_int (mode, 1);
+  p = g_object_class_find_property (klass, "locations");
+  fail_unless (p->value_type == G_TYPE_STRV && (p->flags &
+          GST_PARAM_MUTABLE_READY));
+  p = g_object_class_find_property (klass, "prefix");
+  fail_unless (p && (p->flags & GST_PARAM_MUTABLE_READY));
+  p = g_object_class_find_property (klass, "skip-errors");
+  fail_unless (p && (p->flags & GST_PARAM_MUTABLE_READY));
+
+  /* one object reads the same in sequence mode: pull mode too */
+  {
+    GstQuery *q = gst_query_new_scheduling ();
+
+    fail_unless (gst_element_query (src, q));
+    fail_unless (gst_query_has_scheduling_mode (q, GST_PAD_MODE_PULL));
+    gst_query_unref (q);
+  }
+  gst_object_unref (src);
+}
+
+GST_END_TEST;
+
 /* ---- real media ---- */
 
 static gchar *media_dir;
@@ -2462,6 +3718,181 @@ GST_START_TEST (test_media_webm)
 
 GST_END_TEST;
 
+/* ---- sequence mode through decodebin ---- */
+
+/* what reached the video sink: segments (one per clip) and the frames
+ * after each */
+#define CLIPS 3
+
+static struct
+{
+  GMutex lock;
+  guint segments;
+  guint frames[CLIPS + 1];
+} decoded;
+
+static GstPadProbeReturn
+count_decoded (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  g_mutex_lock (&decoded.lock);
+  if (info->type & GST_PAD_PROBE_TYPE_BUFFER) {
+    decoded.frames[MIN (decoded.segments, CLIPS + 1) - 1]++;
+  } else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) ==
+      GST_EVENT_SEGMENT) {
+    decoded.segments++;
+  }
+  g_mutex_unlock (&decoded.lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static void
+count_on (GstElement * sink)
+{
+  GstPad *pad = gst_element_get_static_pad (sink, "sink");
+
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, count_decoded, NULL, NULL);
+  gst_object_unref (pad);
+}
+
+/* decodebin's pads, as an application links them: each to a fakesink,
+ * the video one counted */
+static void
+on_decoded_pad (GstElement * dbin, GstPad * pad, GstElement * pipeline)
+{
+  GstCaps *caps = gst_pad_get_current_caps (pad);
+  GstElement *sink = gst_element_factory_make ("fakesink", NULL);
+  GstPad *sinkpad;
+
+  fail_unless (caps != NULL);
+  g_object_set (sink, "sync", FALSE, NULL);
+  if (g_str_has_prefix (gst_structure_get_name (gst_caps_get_structure (caps,
+                  0)), "video/"))
+    count_on (sink);
+  gst_caps_unref (caps);
+  gst_bin_add (GST_BIN (pipeline), sink);
+  sinkpad = gst_element_get_static_pad (sink, "sink");
+  fail_unless (gst_pad_link (pad, sinkpad) == GST_PAD_LINK_OK);
+  gst_object_unref (sinkpad);
+  gst_element_sync_state_with_parent (sink);
+}
+
+static void
+check_decoded (const guint * frames, const gchar * what)
+{
+  guint i;
+
+  g_mutex_lock (&decoded.lock);
+  fail_unless_equals_int (decoded.segments, CLIPS);
+  for (i = 0; i < CLIPS; i++)
+    fail_unless (decoded.frames[i] == frames[i], "%s: clip %u: %u frames, "
+        "not %u", what, i, decoded.frames[i], frames[i]);
+  g_mutex_unlock (&decoded.lock);
+}
+
+static void
+reset_decoded (void)
+{
+  g_mutex_lock (&decoded.lock);
+  memset (decoded.frames, 0, sizeof decoded.frames);
+  decoded.segments = 0;
+  g_mutex_unlock (&decoded.lock);
+}
+
+/* sequence mode: the MP4 clips under a prefix, each decoded in turn by one
+ * decodebin: the frames of every clip come out, one segment per clip.  The
+ * clips have an audio track too, and the second one its moov at the end. */
+GST_START_TEST (test_media_sequence_mp4)
+{
+  const gchar *need[] = { "x264enc", "mp4mux", "avenc_aac", "qtdemux",
+    "avdec_h264", NULL
+  };
+  const guint frames[CLIPS] = { 15, 30, 45 };
+  GstElement *pipeline, *src, *dbin;
+  GstMessage *m;
+  GError *err = NULL;
+  gchar *desc;
+  guint i;
+
+  if (!have_elements (need))
+    return;
+  g_mutex_init (&decoded.lock);
+  media_dir = tu_mkdtemp ();
+  for (i = 0; i < CLIPS; i++) {
+    gchar *path = g_strdup_printf ("%s/%u.mp4", media_dir, i);
+    gchar *name = g_strdup_printf ("clips/%u.mp4", i);
+    gchar *data = NULL;
+    gsize len = 0;
+
+    desc = g_strdup_printf ("videotestsrc num-buffers=%u ! "
+        "video/x-raw,width=160,height=120,framerate=30/1 ! x264enc "
+        "key-int-max=15 speed-preset=ultrafast ! h264parse ! "
+        "mp4mux name=mux faststart=%s ! filesink location=%s "
+        "audiotestsrc num-buffers=%u ! audioconvert ! avenc_aac ! aacparse ! "
+        "mux.", frames[i], i == 1 ? "false" : "true", path, frames[i] * 3 / 2);
+    fail_unless (run_launch (desc), "cannot encode %s", path);
+    fail_unless (g_file_get_contents (path, &data, &len, NULL));
+    tu_emu_put (&emu, "vseq", name, data, len);
+    g_free (data);
+    g_free (desc);
+    g_free (name);
+    g_free (path);
+  }
+  /* not under the prefix */
+  tu_emu_gen (&emu, "vseq", "clips.txt", 1000, 5, NULL);
+
+  /* an application: every pad of decodebin linked */
+  pipeline = gst_pipeline_new (NULL);
+  src = make_src ("x");
+  dbin = gst_element_factory_make ("decodebin", NULL);
+  gst_util_set_object_arg (G_OBJECT (src), "mode", "sequence");
+  g_object_set (src, "location", "ais://vseq/clips/", "chunk-size", 65536,
+      "num-workers", 4, NULL);
+  gst_bin_add_many (GST_BIN (pipeline), src, dbin, NULL);
+  fail_unless (gst_element_link (src, dbin));
+  g_signal_connect (dbin, "pad-added", G_CALLBACK (on_decoded_pad), pipeline);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_message (pipeline, GST_MESSAGE_EOS | GST_MESSAGE_ERROR,
+      120 * GST_SECOND);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%s",
+      m ? error_debug (m) : "no EOS within 120 s");
+  gst_message_unref (m);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  check_decoded (frames, "decodebin, every pad linked");
+
+  /* as gst-launch-1.0 links it: one pad of decodebin (the video one) */
+  reset_decoded ();
+  desc = g_strdup_printf ("aissrc endpoint=%s location=ais://vseq/clips/ "
+      "mode=sequence ! decodebin ! videoconvert ! fakesink name=sink "
+      "sync=false", emu.url);
+  pipeline = gst_parse_launch (desc, &err);
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  g_free (desc);
+  {
+    GstElement *sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+
+    count_on (sink);
+    gst_object_unref (sink);
+  }
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+  m = wait_message (pipeline, GST_MESSAGE_EOS | GST_MESSAGE_ERROR,
+      120 * GST_SECOND);
+  fail_unless (m && GST_MESSAGE_TYPE (m) == GST_MESSAGE_EOS, "%s",
+      m ? error_debug (m) : "no EOS within 120 s");
+  gst_message_unref (m);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  check_decoded (frames, "gst-launch-1.0 style, one pad linked");
+
+  tu_rm_rf (media_dir);
+  g_mutex_clear (&decoded.lock);
+}
+
+GST_END_TEST;
+
 static Suite *
 aissrc_suite (void)
 {
@@ -2505,12 +3936,24 @@ aissrc_suite (void)
   tcase_add_test (tc, test_checksum_mismatch);
   tcase_add_test (tc, test_state_cycling);
   tcase_add_test (tc, test_stop_during_slow_transfer);
+  tcase_add_test (tc, test_prefix_concat);
+  tcase_add_test (tc, test_locations_concat);
+  tcase_add_test (tc, test_prefix_concat_seek_pull);
+  tcase_add_test (tc, test_sequence_mode);
+  tcase_add_test (tc, test_sequence_downstream_eos);
+  tcase_add_test (tc, test_sequence_flush);
+  tcase_add_test (tc, test_sequence_errors);
+  tcase_add_test (tc, test_sequence_checksum);
+  tcase_add_test (tc, test_sequence_listing_fails);
+  tcase_add_test (tc, test_empty_prefix);
+  tcase_add_test (tc, test_sequence_uri_properties);
 
   suite_add_tcase (s, tc_media);
   tcase_add_unchecked_fixture (tc_media, emu_setup, emu_teardown);
   tcase_set_timeout (tc_media, 600);
   tcase_add_test (tc_media, test_media_mp4);
   tcase_add_test (tc_media, test_media_webm);
+  tcase_add_test (tc_media, test_media_sequence_mp4);
   return s;
 }
 
