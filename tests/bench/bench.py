@@ -842,8 +842,10 @@ class Bench:
         urls = os.path.join(self.work, "urls-" + bucket)
         with open(urls, "w") as f:
             f.write("".join("%s/v1/objects/%s/%s\n" % (endpoint, bucket, n) for n in names))
-        if tool == "aisfetch-prefix":
-            return [self.aisfetch, "-e", endpoint, "-n", str(workers), "-q", "-o", out + "/", "ais://%s/" % bucket]
+        if tool in ("aisfetch-prefix", "aisfetch-prefix-thread"):
+            mode = ["--worker-mode", "thread"] if tool.endswith("-thread") else []
+            return [self.aisfetch, "-e", endpoint, "-n", str(workers), "-q", "-o", out + "/"] + mode + \
+                ["ais://%s/" % bucket]
         if tool == "aisfetch-loop":
             # today's way: one aisfetch per object, one after the other
             script = ('while read -r n; do "$0" -e "$1" -q -o "$2/$n" "ais://$3/$n" || exit 1; done < "$4"')
@@ -931,6 +933,7 @@ class Bench:
             M1_COUNT, M1_SIZE // MiB, M64_COUNT, M64_SIZE // MiB, MANY_RTT_MS, RATE_B / 1e6, rounds))
         m1 = [("aria2c", 16), ("curl-xargs", 16)]
         m1 += [("aisfetch-prefix", n) for n in MANY_WORKERS] + [("seqread-prefix", n) for n in MANY_WORKERS]
+        m1 += [("aisfetch-prefix-thread", MANY_WORKERS[-1])]
         if modes:
             m1 += [("aissrc-concat", 32)]
         for rnd in range(rounds):

@@ -415,6 +415,7 @@ def stream_table(r, scen):
 
 MANY_LABELS = {
     "aisfetch-prefix": "`aisfetch ais://B/ -o DIR/` (one reader, one pool)",
+    "aisfetch-prefix-thread": "the same, `--worker-mode thread`",
     "seqread-prefix": "the library, prefix read as one stream, bytes dropped (`seqread --prefix`)",
     "seqread-one": "the library, one object of the same bytes, dropped (`seqread`)",
     "aissrc-concat": "`aissrc location=ais://B/ mode=concat ! fakesink`",
