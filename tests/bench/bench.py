@@ -814,9 +814,9 @@ class Bench:
         would: /v1/objects/BUCKET/NAME, and each bucket's listing as AIStore's list-objects
         answers it, one page (name and size: nginx sends no Ais-Version or checksum to check
         against).  Each object is a file of its own (in memory: the work directory is a
-        tmpfs): links of one file made the server's reads of the same pages by several
-        connections at once contend (nginx took 1.9 s of CPU for the 100 x 64 MiB set, 1.1 s
-        for one object of the same bytes), which is not how a cluster stores objects."""
+        tmpfs): with links of one file, nginx served the same pages to several connections at
+        once and took 1.9-2.1 s of CPU for the 100 x 64 MiB set against 1.0-1.4 s for one
+        object of the same bytes (0.8-1.1 s each with a file per object)."""
         self.many = {}
         for bucket, count, size in (("m1", M1_COUNT, M1_SIZE), ("m64", M64_COUNT, M64_SIZE)):
             d = os.path.join(self.www, "v1", "objects", bucket)
