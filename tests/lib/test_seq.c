@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -517,17 +518,17 @@ static void test_verify(void)
 typedef struct {
   aisfetch_reader *r;
   int ms;
-  volatile int fired, stop;
+  atomic_int fired, stop;
   pthread_t t;
 } dog_t;
 
 static void *dog_run(void *a)
 {
   dog_t *d = a;
-  for (int i = 0; i < d->ms / 10 && !d->stop; i++)
+  for (int i = 0; i < d->ms / 10 && !atomic_load(&d->stop); i++)
     tu_sleep_ms(10);
-  if (!d->stop) {
-    d->fired = 1;
+  if (!atomic_load(&d->stop)) {
+    atomic_store(&d->fired, 1);
     aisfetch_cancel(d->r);
   }
   return NULL;
@@ -535,17 +536,18 @@ static void *dog_run(void *a)
 
 static void dog_start(dog_t *d, aisfetch_reader *r, int ms)
 {
-  memset(d, 0, sizeof *d);
   d->r = r;
   d->ms = ms * TU_SLOWDOWN;
+  atomic_init(&d->fired, 0);
+  atomic_init(&d->stop, 0);
   REQUIRE(pthread_create(&d->t, NULL, dog_run, d) == 0);
 }
 
 static int dog_end(dog_t *d)
 {
-  d->stop = 1;
+  atomic_store(&d->stop, 1);
   pthread_join(d->t, NULL);
-  return d->fired;
+  return atomic_load(&d->fired);
 }
 
 /* Calls that wait for objects far past the feeders' lookahead (one slot:
