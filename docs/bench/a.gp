@@ -11,16 +11,16 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot 'a.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'a.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     1525.31 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     1346.26 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1254.16 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
-     265.008 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
+     1530.7 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     1169.49 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1251.4 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     265.829 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
      1791.38 with lines dt 4 lw 1 lc rgb 'black' title 'the link ceiling (no delay)'
 set ylabel 'CPU seconds per GB (process tree)'
 plot 'a.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'a.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.427157 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.62417 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     0.560206 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
-     5.58349 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
+     0.43715 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.727865 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     0.598563 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     5.46797 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
 unset multiplot

@@ -11,17 +11,17 @@ set ylabel 'MB/s (median)'
 set yrange [0:*]
 plot 'b.dat' using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'b.dat' using 1:3 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     50.5294 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     703.661 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     50.314 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
-     255.484 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
+     50.5875 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     705.201 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     50.4848 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     284.364 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers', \
      1791.38 with lines dt 4 lw 1 lc rgb 'black' title 'the link ceiling (no delay)', \
      x*50 with lines dt 3 lc rgb 'black' title 'ideal: workers x 50 MB/s'
 set ylabel 'CPU seconds per GB (process tree)'
 plot 'b.dat' using 1:4 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'aisfetch', \
      'b.dat' using 1:5 with linespoints lw 2 pt 5 lc rgb '#ff7f0e' title 'aissrc ! fakesink', \
-     0.639123 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
-     0.867691 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
-     1.36614 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
-     5.94422 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
+     0.623084 with lines dt 2 lw 2 lc rgb '#888888' title 'curl (1 stream)', \
+     0.902665 with lines dt 2 lw 2 lc rgb '#d62728' title 'aria2c -x16 -s16', \
+     1.26639 with lines dt 2 lw 2 lc rgb '#2ca02c' title 'souphttpsrc ! fakesink', \
+     5.26731 with lines dt 2 lw 2 lc rgb '#9467bd' title 'SDK model, 16 workers'
 unset multiplot
