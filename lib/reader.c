@@ -457,19 +457,28 @@ static void reap_worker(worker_t *w)
 /* ---- the stream's chunks: objects end to end, each cut in chunk-size
  * pieces (all under mu) ---- */
 
-/* the object of chunk c (< nchunks): the last with c0 <= c, which is never
- * an empty one (an empty object shares its c0 with the next) */
-static uint64_t obj_of_chunk(const aisfetch_reader *r, uint64_t c)
+/* How many objects have their first chunk (by_chunk) or first byte at or
+ * before key, or before it with strict: both grow with the index. */
+static uint64_t objs_before(const aisfetch_reader *r, int by_chunk, uint64_t key, int strict)
 {
   uint64_t lo = 0, hi = r->nobjs;
-  while (hi - lo > 1) {
+  while (lo < hi) {
     uint64_t mid = lo + (hi - lo) / 2;
-    if (r->objs[mid].c0 <= c)
-      lo = mid;
+    uint64_t v = by_chunk ? r->objs[mid].c0 : r->objs[mid].start;
+    if (strict ? v < key : v <= key)
+      lo = mid + 1;
     else
       hi = mid;
   }
   return lo;
+}
+
+/* the object of chunk c (< nchunks): the last with c0 <= c, which is never
+ * an empty one (an empty object shares its c0 with the next) */
+static uint64_t obj_of_chunk(const aisfetch_reader *r, uint64_t c)
+{
+  uint64_t n = objs_before(r, 1, c, 0);
+  return n ? n - 1 : 0;
 }
 
 /* the chunk holding stream byte pos; nchunks at or past the known end */
@@ -477,15 +486,7 @@ static uint64_t chunk_at(const aisfetch_reader *r, uint64_t pos)
 {
   if (pos >= r->size || !r->nobjs)
     return r->nchunks;
-  uint64_t lo = 0, hi = r->nobjs;
-  while (hi - lo > 1) {
-    uint64_t mid = lo + (hi - lo) / 2;
-    if (r->objs[mid].start <= pos)
-      lo = mid;
-    else
-      hi = mid;
-  }
-  const obj_t *o = &r->objs[lo];
+  const obj_t *o = &r->objs[objs_before(r, 0, pos, 0) - 1];
   return o->c0 + (pos - o->start) / r->cs;
 }
 
@@ -2186,14 +2187,7 @@ unsigned aisfetch_slots_held(aisfetch_reader *r)
  * failed and that starts there comes first (the read reports it) */
 static uint64_t obj_at(const aisfetch_reader *r, uint64_t off)
 {
-  uint64_t lo = 0, hi = r->nobjs;
-  while (lo < hi) { /* the first that starts at or after off */
-    uint64_t mid = lo + (hi - lo) / 2;
-    if (r->objs[mid].start < off)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
+  uint64_t lo = objs_before(r, 0, off, 1); /* the first that starts at or after off */
   if (lo > 0 && (lo == r->nobjs || r->objs[lo].start > off))
     lo--; /* off is inside object lo - 1 */
   return lo;
