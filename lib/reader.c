@@ -372,12 +372,12 @@ static ssize_t send_config(const aisfetch_reader *r, int fd)
 static int spawn_worker(aisfetch_reader *r, worker_t *w, int *fdp, aisfetch_error *err)
 {
   *fdp = -1;
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
-    return -1;
-  }
+  int sv[2] = {-1, -1};
   if (r->mode == AISFETCH_WORKER_THREAD) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+      aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
+      return -1;
+    }
     thread_arg *a = malloc(sizeof *a);
     int e = a ? 0 : ENOMEM;
     if (a) {
@@ -395,18 +395,30 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, int *fdp, aisfetch_erro
   } else {
     int e = 0;
     pid_t pid = -1;
-    /* a zygote that died is started again, once per worker */
+    /* A zygote that died is started again, once per worker, and the retry
+     * gets a new socket pair: the dead zygote may have forked a worker on
+     * the old one before it died, and two workers reading one socket would
+     * split its messages (one takes the CONFIG, the other a JOB).  Closing
+     * the old pair gives that orphan EOF. */
     for (int attempt = 0; attempt < 2 && pid < 0; attempt++) {
+      if (sv[0] >= 0) {
+        close(sv[0]);
+        sv[0] = -1;
+      }
+      if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+        aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "socketpair: %s", strerror(errno));
+        return -1;
+      }
       if (r->zyg_fd < 0 && start_zygote(r, err))
         goto fail;
       pid = zygote_fork(r, sv[1], &e);
+      close(sv[1]);
+      sv[1] = -1;
       if (pid < 0 && (e == EPIPE || e == ETIMEDOUT))
         stop_zygote(r, 0);
       else if (pid < 0)
         break;
     }
-    close(sv[1]);
-    sv[1] = -1;
     if (pid < 0) {
       aisf_seterr(err, AISFETCH_E_SYSTEM, 0, "the worker helper %s could not start a worker: %s",
                   r->worker_path, strerror(e));
@@ -421,7 +433,8 @@ static int spawn_worker(aisfetch_reader *r, worker_t *w, int *fdp, aisfetch_erro
   }
   return 0;
 fail:
-  close(sv[0]);
+  if (sv[0] >= 0)
+    close(sv[0]);
   if (sv[1] >= 0)
     close(sv[1]);
   return -1;

@@ -711,6 +711,60 @@ static void test_process_config_fails(void)
   aisfetch_close(r);
 }
 
+/* A zygote that dies after it forked a worker and before it answered leaves
+ * that worker reading the socket the library gave it.  The respawn must not
+ * give that socket to a second worker: two workers on one socket split its
+ * messages, one takes the CONFIG and the other fails on a JOB ("not a
+ * CONFIG", seen under ThreadSanitizer when test_worker_killed's SIGKILL
+ * reached the zygote between its fork and its answer). */
+static void test_zygote_dies_after_fork(void)
+{
+  const char *fake = getenv("AISFETCH_TEST_ZYGOTE_DIES");
+  const char *real = getenv("AISFETCH_WORKER");
+  REQUIRE(fake && real);
+  char mark[64];
+  snprintf(mark, sizeof mark, "/tmp/zygote_dies.%d", (int)getpid());
+  REQUIRE(setenv("ZYGOTE_DIES_REAL", real, 1) == 0 && setenv("ZYGOTE_DIES_MARK", mark, 1) == 0);
+  const uint64_t size = 24 * CS;
+  tu_emu_gen(&emu, "f", "zygdies", size, 45, NULL);
+  for (int round = 0; round < 4; round++) {
+    unlink(mark);
+    aisfetch_options o;
+    aisfetch_options_init(&o);
+    o.uri = "ais://f/zygdies";
+    o.endpoint = emu.url;
+    o.num_workers = 4;
+    o.chunk_size = CS;
+    o.worker_mode = AISFETCH_WORKER_PROCESS;
+    o.worker_path = fake;
+    aisfetch_reader *r = NULL;
+    aisfetch_error e;
+    aisfetch_errkind k = aisfetch_open(&o, &r, &e);
+    CHECKF(k == AISFETCH_OK, "round %d, open: %s", round, e.message);
+    if (k)
+      break;
+    uint64_t off = 0;
+    for (int g = 0; g < 1000; g++) {
+      aisfetch_chunk c;
+      k = aisfetch_next(r, &c, &e);
+      CHECKF(k == AISFETCH_OK, "round %d at %llu: %s", round, (unsigned long long)off, e.message);
+      if (k || !c.len)
+        break;
+      CHECK(c.offset == off && tu_gen_cmp(45, c.offset, c.data, c.len) < 0);
+      off += c.len;
+      aisfetch_release(r, &c);
+    }
+    CHECKF(off == size, "round %d: read to %llu", round, (unsigned long long)off);
+    /* the helper starts while open() returns: look once the workers ran */
+    CHECKF(access(mark, F_OK) == 0, "round %d: the helper that dies was not started", round);
+    aisfetch_close(r);
+  }
+  unlink(mark);
+  unsetenv("ZYGOTE_DIES_REAL");
+  unsetenv("ZYGOTE_DIES_MARK");
+  CHECK(tu_wait_no_children(1000) == 0);
+}
+
 int main(void)
 {
   int fds0 = tu_count_fds();
@@ -725,6 +779,7 @@ int main(void)
   test_changed();
   test_moved_and_down();
   test_worker_killed();
+  test_zygote_dies_after_fork();
   test_held_piece_dead_worker();
   test_ring_write_fails();
   test_thread_many_files();
