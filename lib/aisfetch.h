@@ -139,7 +139,8 @@ typedef struct {
 } aisfetch_object_info;
 
 typedef struct {
-  const uint8_t *data;  /* read-only slot memory, valid until aisfetch_release() */
+  const uint8_t *data;  /* read-only slot memory, valid until aisfetch_release();
+                         * NULL: already in the object's file (aisfetch_object_set_fd) */
   size_t len;
   uint64_t offset;      /* byte offset of data[0] in the stream (one object: in the object) */
   uint64_t object;      /* index of data's object in the sequence (0 for one object) */
@@ -218,6 +219,24 @@ AISFETCH_API aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *
 
 /* Give a chunk's slot back to the ring.  Any thread; once per chunk. */
 AISFETCH_API void aisfetch_release(aisfetch_reader *r, aisfetch_chunk *chunk);
+
+/* Have the workers write object index's bytes straight into fd (at their
+ * offsets in the object, with pwrite), instead of into the ring: for a
+ * download into files, the bytes skip the ring and the caller's copy.  The
+ * object must be known (index < aisfetch_objects_known()) and not yet read
+ * past; fd open for writing, without O_APPEND.  The reader keeps a copy of fd
+ * until the object's last byte is handed out (or the object is skipped, or
+ * the reader closes).
+ *
+ * The chunks of such an object come from aisfetch_next() as usual, in order,
+ * but with data == NULL: their bytes are in the file by then.  Ranges that
+ * were already under way when fd was set still come through the ring (data
+ * != NULL): the caller writes those itself, at object_offset.  Once a file is
+ * set, the reader reads forward only (seek, read_range and read_all fail with
+ * AISFETCH_E_ARG), and verify_checksum cannot be used with it (the checksum
+ * is taken from the ring). */
+AISFETCH_API aisfetch_errkind aisfetch_object_set_fd(aisfetch_reader *r, uint64_t index, int fd,
+                                                     aisfetch_error *err);
 
 /* Continue reading at offset (0..size).  Chunks already fetched that are
  * still in the new window are kept; the rest are dropped. */

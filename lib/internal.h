@@ -192,6 +192,9 @@ typedef struct {
 /* a JOB's flag: PROGRESS asks for PROGRESS messages (someone waits on the
  * range's first bytes) */
 #define AISF_JOB_PROGRESS 1u
+/* FILE: the JOB carries a file (SCM_RIGHTS), the object's: the range goes
+ * into it at its offset in the object (start), not into the slot */
+#define AISF_JOB_FILE 2u
 
 /* The ring is one memfd per slot up to this many; beyond, slot s lives in
  * file s % AISF_RING_FILES at (s / AISF_RING_FILES) x stride. */

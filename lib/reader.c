@@ -53,6 +53,7 @@ typedef struct {
   int hedge;          /* a second fetch of a chunk another slot is fetching too */
   uint64_t avail;     /* FETCHING, PARTIAL: the first bytes known written */
   uint64_t base;      /* bytes of the chunk in before its range was sent */
+  int direct;         /* its range goes into the object's file, not the slot */
   aisfetch_error err; /* SLOT_FAILED */
 } slot_t;
 
@@ -75,6 +76,7 @@ typedef struct {
   char *target_url;         /* the target that served it last; NULL: ask the proxy */
   aisfetch_error *err;      /* its HEAD failed: it has no chunk */
   int skipped;              /* aisfetch_skip_object() went past it */
+  int wfd1;                 /* aisfetch_object_set_fd()'s copy of the file, + 1; 0: none */
   uint64_t max_chunk_size;
   unsigned chunk_count;
 } obj_t;
@@ -110,6 +112,7 @@ struct aisfetch_reader {
   aisf_http_cfg http;
   aisfetch_worker_mode mode;
   int verify;
+  int files_set;            /* aisfetch_object_set_fd() was called: read forward only */
   aisfetch_object_info info;
   uint64_t size;
   size_t cs;
@@ -687,6 +690,33 @@ static void describe(const aisfetch_reader *r, const obj_t *o, aisf_objdesc *d)
     d->proxy_url[0] = '\0'; /* not reached: add_object() failed such an object */
 }
 
+#define FILES_FORWARD "%s: objects are being written into their files (object_set_fd): the reader reads forward only"
+
+/* a JOB, with the object's file attached when fd >= 0 */
+static ssize_t send_job_msg(int sock, const aisf_msg_job *job, int fd)
+{
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct iovec iov = {.iov_base = (void *)job, .iov_len = sizeof *job};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+  if (fd >= 0) {
+    mh.msg_control = cm.buf;
+    mh.msg_controllen = sizeof cm.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  ssize_t n;
+  while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n;
+}
+
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
@@ -712,6 +742,19 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   if (c == chunk_at(r, r->pos))
     job.flags = AISF_JOB_PROGRESS;
   aisf_strlcpy(job.url, o->target_url ? o->target_url : "", sizeof job.url);
+  /* into the object's file: decided at the lease, kept by the rest of a
+   * chunk (the file stays open until the object's end is delivered) */
+  int direct = rest ? s->direct : o->wfd1 > 0;
+  if (direct && o->wfd1 <= 0) { /* not reached: a reader with files reads forward only */
+    s->state = SLOT_FAILED;
+    s->chunk = c;
+    aisf_seterr(&s->err, AISFETCH_E_SYSTEM, 0, "%s: its file was given up", o->name);
+    pthread_cond_broadcast(&r->cv);
+    return;
+  }
+  if (direct)
+    job.flags |= AISF_JOB_FILE;
+  s->direct = direct;
   s->state = SLOT_FETCHING;
   s->chunk = c;
   s->lease += !rest;
@@ -723,7 +766,7 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   wj->abort_sent = 0;
   wj->id = job.job_id;
   wj->slot = si;
-  if (send(w->fd, &job, sizeof job, MSG_NOSIGNAL) != (ssize_t)sizeof job)
+  if (send_job_msg(w->fd, &job, direct ? o->wfd1 - 1 : -1) != (ssize_t)sizeof job)
     worker_died(r, wi);
 }
 
@@ -1249,6 +1292,9 @@ static void free_obj(obj_t *o)
   free(o->etag);
   free(o->target_url);
   free(o->err);
+  if (o->wfd1 > 0)
+    close(o->wfd1 - 1);
+  o->wfd1 = 0;
 }
 
 /* Takes an object into the stream, after the known ones (under mu, or
@@ -1902,7 +1948,7 @@ static int settle_cur(aisfetch_reader *r)
   uint64_t was = r->cur;
   int failed = 0;
   while (r->cur < r->nobjs) {
-    const obj_t *o = &r->objs[r->cur];
+    obj_t *o = &r->objs[r->cur];
     if (o->err && !o->skipped) {
       failed = 1;
       break;
@@ -1911,6 +1957,10 @@ static int settle_cur(aisfetch_reader *r)
       break;
     if (r->cur + 1 >= r->nobjs && !r->objs_done)
       break;
+    if (o->wfd1 > 0) { /* an empty object's file */
+      close(o->wfd1 - 1);
+      o->wfd1 = 0;
+    }
     r->cur++;
   }
   if (r->cur != was)
@@ -2099,11 +2149,17 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       if (cend > stop)
         cend = stop;
       sl->holds++;
-      chunk->data = r->ring + (size_t)s * r->stride + (r->pos - cstart);
+      chunk->data = sl->direct ? NULL : r->ring + (size_t)s * r->stride + (r->pos - cstart);
       chunk->len = (size_t)(cend - r->pos);
       chunk->offset = r->pos;
       chunk->object = obj_of_chunk(r, c);
       chunk->object_offset = r->pos - r->objs[chunk->object].start;
+      obj_t *co = &r->objs[chunk->object];
+      if (co->wfd1 > 0 && chunk->object_offset + chunk->len == co->size) {
+        /* all of it is in the file (a range still running holds its own copy) */
+        close(co->wfd1 - 1);
+        co->wfd1 = 0;
+      }
       chunk->slot_ = (unsigned)s;
       chunk->lease_ = sl->lease;
       r->pos = cend;
@@ -2165,7 +2221,7 @@ aisfetch_errkind aisfetch_next(aisfetch_reader *r, aisfetch_chunk *chunk, aisfet
 
 static void release_locked(aisfetch_reader *r, aisfetch_chunk *c)
 {
-  if (c->data && c->slot_ < r->nslots) {
+  if (c->len && c->slot_ < r->nslots) {
     slot_t *s = &r->slots[c->slot_];
     if (s->lease == c->lease_ && s->holds > 0) {
       s->holds--;
@@ -2183,6 +2239,45 @@ void aisfetch_release(aisfetch_reader *r, aisfetch_chunk *c)
   pthread_mutex_lock(&r->mu);
   release_locked(r, c);
   pthread_mutex_unlock(&r->mu);
+}
+
+aisfetch_errkind aisfetch_object_set_fd(aisfetch_reader *r, uint64_t index, int fd,
+                                       aisfetch_error *err)
+{
+  if (!r)
+    return aisf_fail(err, AISFETCH_E_ARG, "no reader");
+  int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+  if (fl < 0)
+    return aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: %d is not an open file", fd);
+  if ((fl & O_ACCMODE) == O_RDONLY || (fl & O_APPEND))
+    return aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: the file must be open for writing %s",
+                     (fl & O_APPEND) ? "without O_APPEND" : "(O_WRONLY or O_RDWR)");
+  if (r->verify)
+    return aisf_fail(err, AISFETCH_E_ARG,
+                     "object_set_fd: with verify_checksum the bytes must pass through the ring");
+  int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (dup < 0)
+    return aisf_fail(err, AISFETCH_E_SYSTEM, "object_set_fd: %s", strerror(errno));
+  pthread_mutex_lock(&r->mu);
+  aisfetch_errkind k = AISFETCH_OK;
+  if (index >= r->nobjs) {
+    k = aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: object %llu is not known yet (%llu are)",
+                  (unsigned long long)index, (unsigned long long)r->nobjs);
+  } else if (index < r->cur || r->objs[index].skipped) {
+    k = aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: the read is past object %llu",
+                  (unsigned long long)index);
+  } else {
+    obj_t *o = &r->objs[index];
+    if (o->wfd1 > 0)
+      close(o->wfd1 - 1);
+    o->wfd1 = dup + 1;
+    r->files_set = 1;
+    dup = -1;
+  }
+  pthread_mutex_unlock(&r->mu);
+  if (dup >= 0)
+    close(dup);
+  return k;
 }
 
 unsigned aisfetch_slots_held(aisfetch_reader *r)
@@ -2253,7 +2348,8 @@ static aisfetch_errkind seek_call(aisfetch_reader *r, uint64_t off, uint64_t sto
                                   aisfetch_error *err)
 {
   pthread_mutex_lock(&r->mu);
-  aisfetch_errkind k = wait_bytes(r, off, err);
+  aisfetch_errkind k = r->files_set ? aisf_fail(err, AISFETCH_E_ARG, FILES_FORWARD, "seek")
+                                    : wait_bytes(r, off, err);
   if (!k && stop > r->size && r->objs_done)
     stop = r->size;
   if (!k && off > r->size)
@@ -2307,6 +2403,11 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
     return AISFETCH_OK;
   pthread_mutex_lock(&r->cmu);
   pthread_mutex_lock(&r->mu);
+  if (r->files_set) {
+    pthread_mutex_unlock(&r->mu);
+    pthread_mutex_unlock(&r->cmu);
+    return aisf_fail(err, AISFETCH_E_ARG, FILES_FORWARD, "read_range");
+  }
   k = wait_bytes(r, off + len < off ? UINT64_MAX : off + len, err);
   if (k || off >= r->size) {
     pthread_mutex_unlock(&r->mu);
@@ -2358,7 +2459,8 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
                                    aisfetch_error *err)
 {
   pthread_mutex_lock(&r->mu);
-  aisfetch_errkind k0 = wait_bytes(r, UINT64_MAX, err);
+  aisfetch_errkind k0 = r->files_set ? aisf_fail(err, AISFETCH_E_ARG, FILES_FORWARD, "read_all")
+                                     : wait_bytes(r, UINT64_MAX, err);
   uint64_t size = r->size;
   pthread_mutex_unlock(&r->mu);
   if (k0)
@@ -2410,6 +2512,9 @@ aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err)
   }
   if (!k && cur < r->nobjs) {
     r->objs[cur].skipped = 1;
+    if (r->objs[cur].wfd1 > 0)
+      close(r->objs[cur].wfd1 - 1);
+    r->objs[cur].wfd1 = 0;
     uint64_t off = cur + 1 < r->nobjs ? r->objs[cur + 1].start : r->size;
     reposition(r, off, r->multi ? UINT64_MAX : r->size, r->nslots);
     r->seek_ramp = 0;

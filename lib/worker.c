@@ -51,8 +51,9 @@ typedef struct {
   uint64_t wake_at;          /* J_BACKOFF: when to try again */
   int abort_req;             /* an ABORT (or the parent's end) came for this job */
   int near_sent;
-  int fd;                    /* the memfd that holds the job's slot */
+  int fd;                    /* the memfd that holds the job's slot, or wfd */
   uint64_t foff;             /* the job's first byte in it */
+  int wfd;                   /* the object's file that came with a FILE job; -1: none */
   uint64_t hw;               /* bytes written by any try: never written again */
   char *stage;               /* the bytes after hw, gathered for one pwrite() */
   size_t staged;
@@ -200,6 +201,9 @@ static void finish(job *j)
   if (j->state == J_RUNNING)
     curl_multi_remove_handle(w->multi, j->easy);
   j->state = J_FREE;
+  if (j->wfd >= 0)
+    close(j->wfd);
+  j->wfd = -1;
   busy_add(w, -1);
   j->res.type = AISF_MSG_RESULT;
   j->res.job_id = j->job.job_id;
@@ -222,14 +226,38 @@ static void finish_cancelled(job *j)
 static void ctrl_read(worker *w)
 {
   for (;;) {
-    ssize_t n = recv(w->ctrl, w->buf, AISF_MSG_MAX, MSG_DONTWAIT);
+    union {
+      struct cmsghdr h;
+      char buf[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {.iov_base = w->buf, .iov_len = AISF_MSG_MAX};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+                        .msg_controllen = sizeof cm.buf};
+    ssize_t n = recvmsg(w->ctrl, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return;
+    int fd = -1; /* a FILE job's file */
+    for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+        continue;
+      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+        int f;
+        memcpy(&f, CMSG_DATA(c) + i * sizeof f, sizeof f);
+        if (fd < 0)
+          fd = f;
+        else
+          close(f);
+      }
+    }
     uint32_t type = 0;
     if (n >= (ssize_t)sizeof type)
       memcpy(&type, w->buf, sizeof type);
+    if (type != AISF_MSG_JOB && fd >= 0) {
+      close(fd);
+      fd = -1;
+    }
     if (type == AISF_MSG_JOB && n == (ssize_t)sizeof(aisf_msg_job)) {
       job *j = NULL;
       for (unsigned i = 0; i < MAX_JOBS && !j; i++)
@@ -246,6 +274,8 @@ static void ctrl_read(worker *w)
         res.kind = AISFETCH_E_SYSTEM;
         snprintf(res.message, sizeof res.message, "the parent sent a range to a busy worker");
         send_msg(w, &res, sizeof res);
+        if (fd >= 0)
+          close(fd);
         continue;
       }
       CURL *e = j->easy;
@@ -254,6 +284,7 @@ static void ctrl_read(worker *w)
       j->w = w;
       j->easy = e;
       j->stage = stage;
+      j->wfd = fd;
       j->job = m;
       j->state = J_PENDING;
       j->t0 = aisf_now_ns();
@@ -261,6 +292,8 @@ static void ctrl_read(worker *w)
       busy_add(w, +1);
       continue;
     }
+    if (fd >= 0)
+      close(fd); /* a JOB of the wrong size */
     if (type == AISF_MSG_ABORT && n == (ssize_t)sizeof(aisf_msg_abort)) {
       aisf_msg_abort a;
       memcpy(&a, w->buf, sizeof a);
@@ -344,8 +377,8 @@ static int flush(job *x)
 {
   int e = x->staged ? put(x, x->hw, x->stage, x->staged) : 0;
   if (e) {
-    xfail(x, AISFETCH_E_SYSTEM, 0, "cannot write bytes=%s into the ring: %s", x->range,
-          strerror(e));
+    xfail(x, AISFETCH_E_SYSTEM, 0, "cannot write bytes=%s into %s: %s", x->range,
+          x->wfd >= 0 ? "its file" : "the ring", strerror(e));
     return -1;
   }
   x->hw += x->staged;
@@ -573,8 +606,19 @@ static void begin(job *j)
     finish(j);
     return;
   }
-  j->fd = w->files[slot % w->nfiles];
-  j->foff = slot / w->nfiles * w->stride + in;
+  if ((m->flags & AISF_JOB_FILE) && j->wfd < 0) {
+    j->res.kind = AISFETCH_E_SYSTEM;
+    snprintf(j->res.message, sizeof j->res.message, "a range for a file came without its file");
+    finish(j);
+    return;
+  }
+  if (m->flags & AISF_JOB_FILE) {
+    j->fd = j->wfd;
+    j->foff = m->start;
+  } else {
+    j->fd = w->files[slot % w->nfiles];
+    j->foff = slot / w->nfiles * w->stride + in;
+  }
   snprintf(j->range, sizeof j->range, "%llu-%llu", (unsigned long long)m->start,
            (unsigned long long)(m->start + m->len - 1));
   j->via_proxy = m->url[0] == '\0';
@@ -824,6 +868,8 @@ int aisf_worker_run(int ctrl_fd, const int *files, unsigned nfiles)
   }
   w->ctrl = ctrl_fd;
   w->ttfb_min = -1;
+  for (unsigned i = 0; i < MAX_JOBS; i++)
+    w->jobs[i].wfd = -1;
   w->seed = aisf_now_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)w;
   w->own_files = files == NULL;
   if (files) {
@@ -863,6 +909,8 @@ out:
     if (w->jobs[i].easy)
       curl_easy_cleanup(w->jobs[i].easy);
     free(w->jobs[i].stage);
+    if (w->jobs[i].wfd >= 0)
+      close(w->jobs[i].wfd);
   }
   if (w->multi)
     curl_multi_cleanup(w->multi);
