@@ -1957,7 +1957,7 @@ static int settle_cur(aisfetch_reader *r)
       break;
     if (r->cur + 1 >= r->nobjs && !r->objs_done)
       break;
-    if (o->wfd1 > 0) { /* an empty object's file */
+    if (o->wfd1 > 0) { /* passed: an empty object has no last chunk to let its file go */
       close(o->wfd1 - 1);
       o->wfd1 = 0;
     }
