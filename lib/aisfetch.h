@@ -54,6 +54,7 @@ typedef enum {
   AISFETCH_E_CHECKSUM,      /* end-to-end checksum mismatch */
   AISFETCH_E_CANCELLED,     /* aisfetch_cancel() was called */
   AISFETCH_E_SYSTEM,        /* out of memory, spawn/mmap/socket failure, a worker that keeps dying */
+  AISFETCH_E_WRITE,         /* the caller's file (aisfetch_object_set_fd) could not be written */
 } aisfetch_errkind;
 
 typedef struct {

@@ -2266,10 +2266,12 @@ aisfetch_errkind aisfetch_object_set_fd(aisfetch_reader *r, uint64_t index, int 
   } else if (index < r->cur || r->objs[index].skipped) {
     k = aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: the read is past object %llu",
                   (unsigned long long)index);
+  } else if (r->objs[index].wfd1 > 0) {
+    /* ranges already sent write into the first file: a second would miss them */
+    k = aisf_fail(err, AISFETCH_E_ARG, "object_set_fd: object %llu has a file already",
+                  (unsigned long long)index);
   } else {
     obj_t *o = &r->objs[index];
-    if (o->wfd1 > 0)
-      close(o->wfd1 - 1);
     o->wfd1 = dup + 1;
     r->files_set = 1;
     dup = -1;
@@ -2436,6 +2438,11 @@ aisfetch_errkind aisfetch_read_range(aisfetch_reader *r, uint64_t off, size_t le
       break;
     const uint8_t *src = c.data;
     size_t n = c.len;
+    if (!src) { /* another thread gave a file meanwhile */
+      release_locked(r, &c);
+      k = aisf_fail(err, AISFETCH_E_ARG, FILES_FORWARD, "read_range");
+      break;
+    }
     /* copy without the lock: the held slot cannot be reused meanwhile */
     pthread_mutex_unlock(&r->mu);
     memcpy((uint8_t *)buf + done, src, n);
@@ -2477,6 +2484,11 @@ aisfetch_errkind aisfetch_read_all(aisfetch_reader *r, void *dst, size_t dst_len
     k = next_call(r, &c, err);
     if (k || c.len == 0)
       break;
+    if (!c.data) { /* another thread gave a file meanwhile */
+      aisfetch_release(r, &c);
+      k = aisf_fail(err, AISFETCH_E_ARG, FILES_FORWARD, "read_all");
+      break;
+    }
     if (stream)
       aisf_copy_stream((uint8_t *)dst + c.offset, c.data, c.len);
     else

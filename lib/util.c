@@ -56,6 +56,7 @@ const char *aisfetch_errkind_name(aisfetch_errkind kind)
   case AISFETCH_E_CHECKSUM: return "checksum mismatch";
   case AISFETCH_E_CANCELLED: return "cancelled";
   case AISFETCH_E_SYSTEM: return "system error";
+  case AISFETCH_E_WRITE: return "local write error";
   }
   return "unknown error";
 }

@@ -79,6 +79,9 @@ int main(int argc, char **argv)
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  /* a file past RLIMIT_FSIZE (aisfetch_object_set_fd) is an error of that
+   * range (EFBIG), not the end of the worker */
+  signal(SIGXFSZ, SIG_IGN);
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
     return 1;
   /* SIGCHLD stays pending rather than delivered, so that the wait for the

@@ -54,6 +54,7 @@ typedef struct {
   int fd;                    /* the memfd that holds the job's slot, or wfd */
   uint64_t foff;             /* the job's first byte in it */
   int wfd;                   /* the object's file that came with a FILE job; -1: none */
+  int wfd_lost;              /* it did not come: the process had no descriptor left */
   uint64_t hw;               /* bytes written by any try: never written again */
   char *stage;               /* the bytes after hw, gathered for one pwrite() */
   size_t staged;
@@ -251,6 +252,9 @@ static void ctrl_read(worker *w)
           close(f);
       }
     }
+    /* a file the kernel could not give us (no descriptor left): the job
+     * says so (below) instead of writing into the ring */
+    int lost = n > 0 && (mh.msg_flags & MSG_CTRUNC);
     uint32_t type = 0;
     if (n >= (ssize_t)sizeof type)
       memcpy(&type, w->buf, sizeof type);
@@ -285,6 +289,7 @@ static void ctrl_read(worker *w)
       j->easy = e;
       j->stage = stage;
       j->wfd = fd;
+      j->wfd_lost = lost;
       j->job = m;
       j->state = J_PENDING;
       j->t0 = aisf_now_ns();
@@ -375,10 +380,21 @@ static int put(job *x, uint64_t off, const char *buf, size_t n)
 /* the staged bytes into the slot; -1 (and the try failed) if that failed */
 static int flush(job *x)
 {
+  if (x->staged && x->wfd >= 0) {
+    /* an aborted range (a hedge that lost, a range no longer wanted) must
+     * not write into a file the caller may have finished already */
+    struct pollfd p = {.fd = x->w->ctrl, .events = POLLIN};
+    if (poll(&p, 1, 0) > 0)
+      ctrl_read(x->w);
+    if (x->abort_req)
+      return -1;
+  }
   int e = x->staged ? put(x, x->hw, x->stage, x->staged) : 0;
   if (e) {
-    xfail(x, AISFETCH_E_SYSTEM, 0, "cannot write bytes=%s into %s: %s", x->range,
-          x->wfd >= 0 ? "its file" : "the ring", strerror(e));
+    /* the caller's file is the caller's error, and no retry mends it */
+    xfail(x, x->wfd >= 0 ? AISFETCH_E_WRITE : AISFETCH_E_SYSTEM, 0,
+          "cannot write bytes=%s into %s: %s", x->range, x->wfd >= 0 ? "its file" : "the ring",
+          strerror(e));
     return -1;
   }
   x->hw += x->staged;
@@ -607,8 +623,9 @@ static void begin(job *j)
     return;
   }
   if ((m->flags & AISF_JOB_FILE) && j->wfd < 0) {
-    j->res.kind = AISFETCH_E_SYSTEM;
-    snprintf(j->res.message, sizeof j->res.message, "a range for a file came without its file");
+    j->res.kind = AISFETCH_E_WRITE;
+    snprintf(j->res.message, sizeof j->res.message, "a range for a file came without its file%s",
+             j->wfd_lost ? ": no file descriptor left (RLIMIT_NOFILE)" : "");
     finish(j);
     return;
   }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -131,6 +132,7 @@ static int exit_code(aisfetch_errkind k)
   case AISFETCH_E_CHECKSUM: return EXIT_CHECKSUM;
   case AISFETCH_E_CANCELLED: return EXIT_INTERRUPTED;
   case AISFETCH_E_SYSTEM: return EXIT_SYSTEM;
+  case AISFETCH_E_WRITE: return EXIT_LOCAL_IO;
   }
   return EXIT_SYSTEM;
 }
@@ -477,7 +479,10 @@ enum obj_state { OBJ_NONE, OBJ_OPEN, OBJ_DIR, OBJ_DISCARD };
 /* Files made ahead of the read for the objects after the current one, and
  * given to the library (aisfetch_object_set_fd): its workers write their
  * ranges straight into them.  On the benchmark's two cores this takes the
- * bytes' trip through the ring and back out of it off the CPU. */
+ * bytes' trip through the ring and back out of it off the CPU.  At most
+ * AHEAD, and fewer under a low RLIMIT_NOFILE: each costs three descriptors
+ * (the file, its directory, the library's copy), and with thread workers
+ * every range in flight one more. */
 #define AHEAD 128
 
 struct prepared {
@@ -508,6 +513,7 @@ struct multi {
   size_t nprep;
   uint64_t prep_next;      /* the next object to make a file for */
   int prep_stop;           /* making files ahead failed for a local reason: not again */
+  size_t ahead;            /* at most this many files made ahead */
   /* the last error the reader returned for an object (with --keep-going) */
   int last_set;
   size_t last_fail;        /* its entry in fails */
@@ -600,7 +606,7 @@ static const char *unsafe_name(const char *name)
 /* Creates (as needed) and opens the directories of name under rootfd, never
  * following a symbolic link; *base: the last component ("" for a name ending
  * in '/').  Returns a directory descriptor, or -1 with errno. */
-static int open_dirs(int rootfd, const char *name, const char **base)
+static int open_dirs_how(int rootfd, const char *name, const char **base, int create)
 {
   int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
   const char *p = name;
@@ -615,7 +621,7 @@ static int open_dirs(int rootfd, const char *name, const char **base)
     memcpy(comp, p, n);
     comp[n] = '\0';
     int nfd = -1;
-    if (mkdirat(fd, comp, 0777) == 0 || errno == EEXIST)
+    if (!create || mkdirat(fd, comp, 0777) == 0 || errno == EEXIST)
       nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     int saved = errno;
     close(fd);
@@ -624,6 +630,11 @@ static int open_dirs(int rootfd, const char *name, const char **base)
     p = slash + 1;
   }
   return -1;
+}
+
+static int open_dirs(int rootfd, const char *name, const char **base)
+{
+  return open_dirs_how(rootfd, name, base, 1);
 }
 
 static void discard_current(struct multi *m)
@@ -689,7 +700,7 @@ static void prepare_ahead(struct multi *m)
   if (m->prep_next <= m->cur)
     m->prep_next = m->cur + 1;
   uint64_t known = aisfetch_objects_known(m->r, NULL);
-  while (m->nprep < AHEAD && m->prep_next < known && m->prep_next < m->cur + AHEAD) {
+  while (m->nprep < m->ahead && m->prep_next < known && m->prep_next < m->cur + m->ahead) {
     uint64_t idx = m->prep_next++;
     aisfetch_object_info info;
     aisfetch_error e;
@@ -699,7 +710,10 @@ static void prepare_ahead(struct multi *m)
       continue;
     struct prepared *p = &m->prep[m->nprep];
     const char *base;
-    p->dirfd = open_dirs(m->rootfd, info.object, &base);
+    /* only into directories that are there: making them is begin_object()'s,
+     * in the objects' order (object "a" comes before "a/b" and must win, and
+     * a run that stops leaves no directory it did not use) */
+    p->dirfd = open_dirs_how(m->rootfd, info.object, &base, 0);
     if (p->dirfd < 0) {
       m->prep_stop = errno == EMFILE || errno == ENFILE;
       continue;
@@ -712,6 +726,7 @@ static void prepare_ahead(struct multi *m)
     }
     if (aisfetch_object_set_fd(m->r, idx, p->fd, &e)) {
       drop_prepared(p);
+      m->prep_stop = e.kind == AISFETCH_E_SYSTEM; /* out of descriptors */
       continue;
     }
     p->idx = idx;
@@ -999,7 +1014,15 @@ static int run_multi(aisfetch_options *o, const char *outdir, int quiet, int kee
     rc = EXIT_LOCAL_IO;
     goto out;
   }
-  m.direct = !o->verify_checksum && (m.prep = calloc(AHEAD, sizeof *m.prep)) != NULL;
+  struct rlimit nofile;
+  m.ahead = AHEAD;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY) {
+    /* room for the reader (ring, sockets, workers' ranges) first */
+    rlim_t spare = nofile.rlim_cur > 256 ? (nofile.rlim_cur - 256) / 4 : 0;
+    if (spare < m.ahead)
+      m.ahead = (size_t)spare;
+  }
+  m.direct = m.ahead && !o->verify_checksum && (m.prep = calloc(m.ahead, sizeof *m.prep)) != NULL;
   prepare_ahead(&m);
 
   for (;;) {
@@ -1293,6 +1316,7 @@ int main(int argc, char **argv)
   if (nargs == 1 && !is_prefix) { /* (--keep-going: nothing to go on to) */
     pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* past RLIMIT_FSIZE: EFBIG, an error, no .part left */
     o.uri = args[0];
     return run_single(&o, output, offset, length, quiet, &sc);
   }
@@ -1339,5 +1363,6 @@ int main(int argc, char **argv)
   }
   pthread_sigmask(SIG_BLOCK, &sc.set, NULL);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
   return run_multi(&o, output ? output : ".", quiet, keep_going, &sc);
 }

@@ -311,7 +311,7 @@ static void test_files_write_fails(void)
   }
   x.given[4] = 1;
   read_into_files(&x, NULL);
-  CHECKF(x.errors == 1 && x.failed_at[0] == 4 && x.last_kind == AISFETCH_E_SYSTEM &&
+  CHECKF(x.errors == 1 && x.failed_at[0] == 4 && x.last_kind == AISFETCH_E_WRITE &&
              strstr(x.last_msg, "f/00004") && strstr(x.last_msg, "its file") &&
              strstr(x.last_msg, strerror(ENOSPC)),
          "%llu errors: %s", (unsigned long long)x.errors, x.last_msg);
@@ -363,6 +363,9 @@ static void test_files_args(void)
   CHECKF(aisfetch_object_set_fd(r, 0, mf, &e) == AISFETCH_E_ARG && strstr(e.message, "past"),
          "%s", e.message);
   CHECKF(aisfetch_object_set_fd(r, 2, mf, &e) == AISFETCH_OK, "%s", e.message);
+  /* ranges already sent write into the first file: no second one */
+  CHECKF(aisfetch_object_set_fd(r, 2, mf, &e) == AISFETCH_E_ARG && strstr(e.message, "already"),
+         "%s", e.message);
   CHECKF(aisfetch_seek(r, 0, &e) == AISFETCH_E_ARG && strstr(e.message, "forward only"), "%s",
          e.message);
   CHECK(aisfetch_read_range(r, 0, sizeof buf, buf, &got, &e) == AISFETCH_E_ARG);

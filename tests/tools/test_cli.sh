@@ -247,6 +247,32 @@ curl -sf -X POST "$ep/_emu/faults" -d '{"method":"LIST","bucket":"lf","kind":"st
 check "listing fails half way, --keep-going -> 8, the listing named" '[ $rc = 8 ] && [ "$(wc -l < "$work/f1")" = 1 ] && grep -q "^aisfetch: server error: listing bucket ais://lf/: HTTP 500" "$work/f1" && noparts "$work/lf"'
 curl -sf -X DELETE "$ep/_emu/faults" >/dev/null
 
+# the files of a prefix are made ahead and written by the workers (data NULL
+# chunks): a local write error there is the object's, exit 11 like the
+# caller's own writes; with few descriptors the run still completes
+# (z comes late enough for its file to be made before its first range is sent)
+curl -sf -X POST "$ep/_emu/objects/bulk" -d '{"bucket":"wf","names":["a","b","c","d","e","f","g","h","i","z"],"sizes":[10,10,10,10,10,10,10,10,10,300000],"seed":60}' >/dev/null
+for mode in process thread; do
+  (ulimit -f 100; exec "$cli" -q --worker-mode $mode -n 2 -c 64KiB -o "$work/wf-$mode" ais://wf/) 2> "$work/w-$mode"; rc=$?
+  check "$mode workers: a file past RLIMIT_FSIZE -> 11, naming it ($(head -c 300 "$work/w-$mode"))" '[ $rc = 11 ] && grep -q "^aisfetch: z: local write error: .*into its file: File too large" "$work/w-$mode" && [ -s "$work/wf-$mode/i" ] && [ ! -e "$work/wf-$mode/z" ] && noparts "$work/wf-$mode"'
+done
+(ulimit -f 100; exec "$cli" -q --keep-going -n 2 -c 64KiB -o "$work/wf-kg" ais://wf/) 2> "$work/w-kg"; rc=$?
+check "a file past RLIMIT_FSIZE, --keep-going -> 12, the others written" '[ $rc = 12 ] && grep -q "^  z: local write error: " "$work/w-kg" && [ "$(nfiles "$work/wf-kg")" = 9 ] && noparts "$work/wf-kg"'
+for n in 256 512; do
+  (ulimit -n $n; exec "$cli" -q --worker-mode thread -n 16 -o "$work/nf-$n" ais://mb/set/) 2> "$work/n-$n"; rc=$?
+  check "thread workers under ulimit -n $n: the whole prefix ($(head -c 300 "$work/n-$n"))" '[ $rc = 0 ] && diff -r "$work/ref/set" "$work/nf-$n/set" >/dev/null'
+done
+
+# one object past RLIMIT_FSIZE: a clean error, not SIGXFSZ with a .part left
+(ulimit -f 100; exec "$cli" -q -n 2 -c 64KiB -o "$work/wf1.bin" ais://wf/z) 2> "$work/w1"; rc=$?
+check "one object past RLIMIT_FSIZE -> 11 ($(head -c 200 "$work/w1"))" '[ $rc = 11 ] && grep -q "File too large" "$work/w1" && [ ! -e "$work/wf1.bin" ] && [ -z "$(ls "$work" | grep part-)" ]'
+
+# object "a" and objects "a/x": the file comes first (the listing's order), the
+# others cannot have "a" as their directory; no directory is made ahead of its turn
+curl -sf -X POST "$ep/_emu/objects/bulk" -d '{"bucket":"fa","names":["a","a/x","a/y","b/z"],"size":1000,"seed":70}' >/dev/null
+"$cli" -q --keep-going -n 2 -o "$work/fa" ais://fa/ 2> "$work/fa.err"; rc=$?
+check "a file and a directory of one name: the file written, a/x and a/y failed" '[ $rc = 12 ] && [ -f "$work/fa/a" ] && [ -f "$work/fa/b/z" ] && grep -q "^  a/x: local: " "$work/fa.err" && grep -q "^  a/y: local: " "$work/fa.err" && noparts "$work/fa"'
+
 # on a terminal: one bar over all the objects
 if script -qc true /dev/null >/dev/null 2>&1; then
   script -qc "'$cli' -n 2 -o '$work/tty' ais://mb/set/d0/" /dev/null > "$work/t1" 2>&1 < /dev/null
