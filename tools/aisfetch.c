@@ -332,6 +332,11 @@ static int run_single(aisfetch_options *o, const char *output, uint64_t offset, 
     rc = exit_code(k);
     goto out;
   }
+  /* the whole object into a new file: the workers write it (see run_multi's
+   * files made ahead); the ranges already under way come through the ring */
+  aisfetch_error fe;
+  int files = tmp[0] && offset == 0 && stop == size && size > 0 && !o->verify_checksum &&
+              aisfetch_object_set_fd(r, 0, fd, &fe) == AISFETCH_OK;
   int bar = !quiet && isatty(2);
   double t0 = now_s(), last = 0;
   uint64_t done = 0, total = stop - offset;
@@ -353,7 +358,8 @@ static int run_single(aisfetch_options *o, const char *output, uint64_t offset, 
     }
     if (!c.len)
       break;
-    if (write_all(fd, c.data, c.len)) {
+    if (c.data && ((files && lseek(fd, (off_t)c.offset, SEEK_SET) < 0) ||
+                   write_all(fd, c.data, c.len))) {
       fprintf(stderr, "\naisfetch: writing %s: %s\n", to_stdout ? "stdout" : tmp, strerror(errno));
       aisfetch_release(r, &c);
       rc = EXIT_LOCAL_IO;

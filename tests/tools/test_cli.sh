@@ -263,9 +263,15 @@ for n in 256 512; do
   check "thread workers under ulimit -n $n: the whole prefix ($(head -c 300 "$work/n-$n"))" '[ $rc = 0 ] && diff -r "$work/ref/set" "$work/nf-$n/set" >/dev/null'
 done
 
-# one object past RLIMIT_FSIZE: a clean error, not SIGXFSZ with a .part left
-(ulimit -f 100; exec "$cli" -q -n 2 -c 64KiB -o "$work/wf1.bin" ais://wf/z) 2> "$work/w1"; rc=$?
-check "one object past RLIMIT_FSIZE -> 11 ($(head -c 200 "$work/w1"))" '[ $rc = 11 ] && grep -q "File too large" "$work/w1" && [ ! -e "$work/wf1.bin" ] && [ -z "$(ls "$work" | grep part-)" ]'
+# one object past RLIMIT_FSIZE (its ranges written by the workers, or by
+# aisfetch for those through the ring): a clean error, not SIGXFSZ with a .part left
+for mode in process thread; do
+  (ulimit -f 1000; exec "$cli" -q --worker-mode $mode -n 4 -c 64KiB -o "$work/big-$mode.bin" ais://mb/set/big-1) 2> "$work/w1-$mode"; rc=$?
+  check "$mode workers: one object past RLIMIT_FSIZE -> 11 ($(head -c 200 "$work/w1-$mode"))" '[ $rc = 11 ] && grep -q "File too large" "$work/w1-$mode" && [ ! -e "$work/big-$mode.bin" ] && [ -z "$(ls "$work" | grep part-)" ]'
+done
+# and whole, into a file, by thread workers
+"$cli" -q --worker-mode thread -n 4 -c 64KiB -o "$work/thr.bin" ais://mb/set/big-1 2> "$work/thr.err"; rc=$?
+check "thread workers into a file (rc $rc: $(head -c 300 "$work/thr.err"))" '[ $rc = 0 ] && cmp -s "$work/ref/set/big-1" "$work/thr.bin"'
 
 # object "a" and objects "a/x": the file comes first (the listing's order), the
 # others cannot have "a" as their directory; no directory is made ahead of its turn
