@@ -220,6 +220,26 @@ void tu_emu_gen(tu_emu *e, const char *bucket, const char *obj, uint64_t size, u
   }
 }
 
+void tu_emu_bulk(tu_emu *e, const char *bucket, const char *prefix, unsigned count,
+                 const uint64_t *sizes, unsigned nsizes, uint64_t seed)
+{
+  char body[4096], url[512], out[4096];
+  int n = snprintf(body, sizeof body,
+                   "{\"bucket\":\"%s\",\"prefix\":\"%s\",\"count\":%u,\"width\":5,\"seed\":%llu,"
+                   "\"sizes\":[",
+                   bucket, prefix, count, (unsigned long long)seed);
+  for (unsigned i = 0; i < nsizes && n < (int)sizeof body - 32; i++)
+    n += snprintf(body + n, sizeof body - (size_t)n, "%s%llu", i ? "," : "",
+                  (unsigned long long)sizes[i]);
+  snprintf(body + n, sizeof body - (size_t)n, "]}");
+  snprintf(url, sizeof url, "%s/_emu/objects/bulk", e->url);
+  long st = tu_http("POST", url, body, strlen(body), out, sizeof out);
+  if (st != 200) {
+    fprintf(stderr, "emulator bulk %s -> %ld %s\n", body, st, out);
+    exit(1);
+  }
+}
+
 void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data, size_t len)
 {
   char url[2048], out[4096];

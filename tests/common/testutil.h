@@ -84,6 +84,10 @@ void tu_emu_stop(tu_emu *e);
 /* HTTP to the control API; returns the status, body into out (may be NULL) */
 long tu_http(const char *method, const char *url, const char *body, size_t body_len, char *out,
              size_t out_n);
+/* count generated objects PREFIX00000.. (5 digits) of sizes[i % nsizes],
+ * object i of seed seed + i, in one request; exits on failure */
+void tu_emu_bulk(tu_emu *e, const char *bucket, const char *prefix, unsigned count,
+                 const uint64_t *sizes, unsigned nsizes, uint64_t seed);
 void tu_emu_gen(tu_emu *e, const char *bucket, const char *obj, uint64_t size, uint64_t seed,
                 const char *query_extra);
 void tu_emu_put(tu_emu *e, const char *bucket, const char *obj, const void *data, size_t len);

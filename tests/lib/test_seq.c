@@ -23,18 +23,7 @@ static const uint64_t mix_sizes[] = {1, 0, 4095, 100 * KiB, 1 * MiB + 7, 2, 300 
 static void bulk(const char *bucket, const char *prefix, unsigned count, const uint64_t *sizes,
                  unsigned nsizes, uint64_t seed)
 {
-  char body[4096], url[512], out[4096];
-  int n = snprintf(body, sizeof body,
-                   "{\"bucket\":\"%s\",\"prefix\":\"%s\",\"count\":%u,\"width\":5,\"seed\":%llu,"
-                   "\"sizes\":[",
-                   bucket, prefix, count, (unsigned long long)seed);
-  for (unsigned i = 0; i < nsizes; i++)
-    n += snprintf(body + n, sizeof body - (size_t)n, "%s%llu", i ? "," : "",
-                  (unsigned long long)sizes[i]);
-  snprintf(body + n, sizeof body - (size_t)n, "]}");
-  snprintf(url, sizeof url, "%s/_emu/objects/bulk", emu.url);
-  long st = tu_http("POST", url, body, strlen(body), out, sizeof out);
-  REQUIRE(st == 200);
+  tu_emu_bulk(&emu, bucket, prefix, count, sizes, nsizes, seed);
 }
 
 static aisfetch_reader *open_seq(const char *prefix, const char *const *uris, unsigned workers,
