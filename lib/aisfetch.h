@@ -154,7 +154,7 @@ typedef struct {
 typedef struct {
   uint64_t bytes;          /* bytes fetched and validated */
   uint64_t bytes_delivered;/* bytes handed to the caller */
-  uint64_t ranges;         /* ranges completed */
+  uint64_t ranges;         /* distinct ranges completed (a hedge's second copy not counted) */
   uint64_t retries;        /* range tries beyond the first */
   uint64_t redirects;      /* redirects followed */
   uint64_t respawns;       /* workers restarted after dying */

@@ -953,10 +953,14 @@ static void handle_result(aisfetch_reader *r, unsigned i, const aisf_msg_result 
   if (res->tries > 1)
     r->st.retries += res->tries - 1;
   if (res->kind == AISFETCH_OK) {
+    /* a hedge's copy that completed after the first one is not a range more */
+    int again = 0;
+    for (unsigned k = 0; k < r->nslots && !again; k++)
+      again = k != si && r->slots[k].chunk == s->chunk && r->slots[k].state == SLOT_READY;
     s->state = SLOT_READY;
     s->deaths = 0;
     r->st.bytes += res->bytes;
-    r->st.ranges++;
+    r->st.ranges += !again;
     obj_t *o = &r->objs[obj_of_chunk(r, s->chunk)];
     if (res->url[0] && (!o->target_url || strcmp(o->target_url, res->url) != 0)) {
       char *t = strdup(res->url);
