@@ -305,26 +305,38 @@ static void stop_zygote(aisfetch_reader *r, long grace_ms)
   r->zyg_pid = 0;
 }
 
+/* One message on sock with nfd descriptors attached (SCM_RIGHTS): the
+ * bytes sent, or -1 */
+static ssize_t send_fds(int sock, const void *buf, size_t len, const int *fds, unsigned nfd)
+{
+  union {
+    struct cmsghdr h;
+    char buf[CMSG_SPACE(AISF_RING_FILES * sizeof(int))];
+  } cm;
+  memset(&cm, 0, sizeof cm);
+  struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = nfd ? cm.buf : NULL,
+                      .msg_controllen = nfd ? CMSG_SPACE(nfd * sizeof(int)) : 0};
+  if (nfd) {
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(nfd * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, nfd * sizeof(int));
+  }
+  ssize_t n;
+  while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+    ;
+  return n;
+}
+
 /* Asks the zygote for a worker on the socket fd; its pid, or -1 when the
  * zygote is gone or failed (errno-like code in *e). */
 static pid_t zygote_fork(aisfetch_reader *r, int fd, int *e)
 {
   aisf_msg_zygote m = {.type = AISF_ZYG_SPAWN, .pid = 0};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct iovec iov = {.iov_base = &m, .iov_len = sizeof m};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-                      .msg_controllen = sizeof cm.buf};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
   *e = EPIPE;
-  if (sendmsg(r->zyg_fd, &mh, MSG_NOSIGNAL) != (ssize_t)sizeof m)
+  if (send_fds(r->zyg_fd, &m, sizeof m, &fd, 1) != (ssize_t)sizeof m)
     return -1;
   struct pollfd p = {.fd = r->zyg_fd, .events = POLLIN};
   if (poll(&p, 1, 5000) != 1) {
@@ -345,26 +357,8 @@ static pid_t zygote_fork(aisfetch_reader *r, int fd, int *e)
  * (a thread uses the reader's) */
 static ssize_t send_config(const aisfetch_reader *r, int fd)
 {
-  int nfd = r->mode == AISFETCH_WORKER_THREAD ? 0 : (int)r->nfiles;
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(AISF_RING_FILES * sizeof(int))];
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct iovec iov = {.iov_base = r->config, .iov_len = r->config_len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = nfd ? cm.buf : NULL,
-                      .msg_controllen = nfd ? CMSG_SPACE((size_t)nfd * sizeof(int)) : 0};
-  if (nfd) {
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-    memcpy(CMSG_DATA(c), r->ring_fd, (size_t)nfd * sizeof(int));
-  }
-  ssize_t n;
-  while ((n = sendmsg(fd, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-    ;
-  return n;
+  unsigned nfd = r->mode == AISFETCH_WORKER_THREAD ? 0 : r->nfiles;
+  return send_fds(fd, r->config, r->config_len, r->ring_fd, nfd);
 }
 
 /* Starts a worker and sends it its CONFIG; *fdp: its socket (-1 if none was
@@ -692,31 +686,6 @@ static void describe(const aisfetch_reader *r, const obj_t *o, aisf_objdesc *d)
 
 #define FILES_FORWARD "%s: objects are being written into their files (object_set_fd): the reader reads forward only"
 
-/* a JOB, with the object's file attached when fd >= 0 */
-static ssize_t send_job_msg(int sock, const aisf_msg_job *job, int fd)
-{
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cm;
-  memset(&cm, 0, sizeof cm);
-  struct iovec iov = {.iov_base = (void *)job, .iov_len = sizeof *job};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (fd >= 0) {
-    mh.msg_control = cm.buf;
-    mh.msg_controllen = sizeof cm.buf;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  }
-  ssize_t n;
-  while ((n = sendmsg(sock, &mh, MSG_NOSIGNAL)) < 0 && errno == EINTR)
-    ;
-  return n;
-}
-
 static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, int hedge)
 {
   worker_t *w = &r->wk[wi];
@@ -745,13 +714,6 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   /* into the object's file: decided at the lease, kept by the rest of a
    * chunk (the file stays open until the object's end is delivered) */
   int direct = rest ? s->direct : o->wfd1 > 0;
-  if (direct && o->wfd1 <= 0) { /* not reached: a reader with files reads forward only */
-    s->state = SLOT_FAILED;
-    s->chunk = c;
-    aisf_seterr(&s->err, AISFETCH_E_SYSTEM, 0, "%s: its file was given up", o->name);
-    pthread_cond_broadcast(&r->cv);
-    return;
-  }
   if (direct)
     job.flags |= AISF_JOB_FILE;
   s->direct = direct;
@@ -766,7 +728,9 @@ static void send_job(aisfetch_reader *r, unsigned wi, unsigned si, uint64_t c, i
   wj->abort_sent = 0;
   wj->id = job.job_id;
   wj->slot = si;
-  if (send_job_msg(w->fd, &job, direct ? o->wfd1 - 1 : -1) != (ssize_t)sizeof job)
+  /* (a FILE job without its file, not reached, is the worker's error) */
+  int wfd = o->wfd1 - 1;
+  if (send_fds(w->fd, &job, sizeof job, &wfd, direct && wfd >= 0) != (ssize_t)sizeof job)
     worker_died(r, wi);
 }
 
@@ -1287,6 +1251,15 @@ static char *dup_or_null(const char *s)
   return s && *s ? strdup(s) : NULL;
 }
 
+/* The reader's copy of the object's file (aisfetch_object_set_fd) goes:
+ * a range under way has its own */
+static void drop_file(obj_t *o)
+{
+  if (o->wfd1 > 0)
+    close(o->wfd1 - 1);
+  o->wfd1 = 0;
+}
+
 static void free_obj(obj_t *o)
 {
   free(o->name);
@@ -1296,9 +1269,7 @@ static void free_obj(obj_t *o)
   free(o->etag);
   free(o->target_url);
   free(o->err);
-  if (o->wfd1 > 0)
-    close(o->wfd1 - 1);
-  o->wfd1 = 0;
+  drop_file(o);
 }
 
 /* Takes an object into the stream, after the known ones (under mu, or
@@ -1961,10 +1932,7 @@ static int settle_cur(aisfetch_reader *r)
       break;
     if (r->cur + 1 >= r->nobjs && !r->objs_done)
       break;
-    if (o->wfd1 > 0) { /* passed: an empty object has no last chunk to let its file go */
-      close(o->wfd1 - 1);
-      o->wfd1 = 0;
-    }
+    drop_file(o); /* passed: an empty object has no last chunk to let its file go */
     r->cur++;
   }
   if (r->cur != was)
@@ -2159,11 +2127,8 @@ static aisfetch_errkind next_locked(aisfetch_reader *r, aisfetch_chunk *chunk, u
       chunk->object = obj_of_chunk(r, c);
       chunk->object_offset = r->pos - r->objs[chunk->object].start;
       obj_t *co = &r->objs[chunk->object];
-      if (co->wfd1 > 0 && chunk->object_offset + chunk->len == co->size) {
-        /* all of it is in the file (a range still running holds its own copy) */
-        close(co->wfd1 - 1);
-        co->wfd1 = 0;
-      }
+      if (chunk->object_offset + chunk->len == co->size)
+        drop_file(co); /* all of it is in the file */
       chunk->slot_ = (unsigned)s;
       chunk->lease_ = sl->lease;
       r->pos = cend;
@@ -2528,9 +2493,7 @@ aisfetch_errkind aisfetch_skip_object(aisfetch_reader *r, aisfetch_error *err)
   }
   if (!k && cur < r->nobjs) {
     r->objs[cur].skipped = 1;
-    if (r->objs[cur].wfd1 > 0)
-      close(r->objs[cur].wfd1 - 1);
-    r->objs[cur].wfd1 = 0;
+    drop_file(&r->objs[cur]);
     uint64_t off = cur + 1 < r->nobjs ? r->objs[cur + 1].start : r->size;
     reposition(r, off, r->multi ? UINT64_MAX : r->size, r->nslots);
     r->seek_ramp = 0;

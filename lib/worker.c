@@ -222,6 +222,27 @@ static void finish_cancelled(job *j)
   finish(j);
 }
 
+/* The descriptors a received message carries: the first max into fds (their
+ * count returned), the rest closed */
+static unsigned take_fds(struct msghdr *mh, int *fds, unsigned max)
+{
+  unsigned got = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+      continue;
+    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < k; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+      if (got < max)
+        fds[got++] = fd;
+      else
+        close(fd);
+    }
+  }
+  return got;
+}
+
 /* Reads every waiting control message without blocking.  It may run inside
  * a curl callback, so it only marks jobs: service() acts on the marks. */
 static void ctrl_read(worker *w)
@@ -240,18 +261,8 @@ static void ctrl_read(worker *w)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
       return;
     int fd = -1; /* a FILE job's file */
-    for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
-      if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-        continue;
-      for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-        int f;
-        memcpy(&f, CMSG_DATA(c) + i * sizeof f, sizeof f);
-        if (fd < 0)
-          fd = f;
-        else
-          close(f);
-      }
-    }
+    if (n >= 0)
+      take_fds(&mh, &fd, 1);
     /* a file the kernel could not give us (no descriptor left): the job
      * says so (below) instead of writing into the ring */
     int lost = n > 0 && (mh.msg_flags & MSG_CTRUNC);
@@ -727,19 +738,11 @@ static ssize_t recv_config(worker *w, char *why, size_t whyn)
     snprintf(why, whyn, "worker could not receive its configuration: %s", strerror(errno));
     return -1;
   }
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-      continue;
-    size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < k; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
-      if (w->own_files && w->nfiles < AISF_RING_FILES)
-        w->files[w->nfiles++] = fd;
-      else
-        close(fd); /* a thread uses the reader's files, not copies */
-    }
-  }
+  /* (a thread uses the reader's files, not copies) */
+  if (w->own_files)
+    w->nfiles = take_fds(&mh, w->files, AISF_RING_FILES);
+  else
+    take_fds(&mh, NULL, 0);
   if (mh.msg_flags & MSG_CTRUNC) {
     /* the kernel drops the fds it cannot install without saying why: an
      * fd of our own fails the same way when the table is full */

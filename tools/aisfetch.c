@@ -253,6 +253,18 @@ static int write_all(int fd, const uint8_t *p, size_t n)
   return 0;
 }
 
+/* A chunk into fd, -1 (errno) on failure: nothing when the workers wrote
+ * it into the file (data NULL); at its place in the object with seek (a
+ * file given to the reader, whose other ranges the workers write) */
+static int put_chunk(int fd, const aisfetch_chunk *c, int seek)
+{
+  if (!c->data)
+    return 0;
+  if (seek && lseek(fd, (off_t)c->object_offset, SEEK_SET) < 0)
+    return -1;
+  return write_all(fd, c->data, c->len);
+}
+
 /* ------------------------------------------------------------------ */
 /* One object to a file or stdout (the original mode).                 */
 
@@ -358,8 +370,7 @@ static int run_single(aisfetch_options *o, const char *output, uint64_t offset, 
     }
     if (!c.len)
       break;
-    if (c.data && ((files && lseek(fd, (off_t)c.offset, SEEK_SET) < 0) ||
-                   write_all(fd, c.data, c.len))) {
+    if (put_chunk(fd, &c, files)) {
       fprintf(stderr, "\naisfetch: writing %s: %s\n", to_stdout ? "stdout" : tmp, strerror(errno));
       aisfetch_release(r, &c);
       rc = EXIT_LOCAL_IO;
@@ -1073,8 +1084,7 @@ static int run_multi(aisfetch_options *o, const char *outdir, int quiet, int kee
     if (!rc && m.state == OBJ_OPEN) {
       /* bytes through the ring go where they belong: the workers write the
        * rest of a file made ahead at their offsets */
-      if (c.data && (lseek(m.fd, (off_t)c.object_offset, SEEK_SET) < 0 ||
-                     write_all(m.fd, c.data, c.len))) {
+      if (put_chunk(m.fd, &c, 1)) {
         int saved = errno;
         discard_current(&m);
         m.state = OBJ_DISCARD;
