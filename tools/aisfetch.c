@@ -525,8 +525,8 @@ struct multi {
   uint64_t ok_bytes;       /* bytes of the objects written */
   struct failure *fails;
   size_t nfails, cap;
-  int direct;              /* files are made ahead (not with --verify-checksum) */
-  struct prepared *prep;   /* objects prep_first..prep_next-1 that have a file, in order */
+  struct prepared *prep;   /* the files made ahead, in object order; NULL: none are made
+                            * (--verify-checksum, few descriptors) */
   size_t nprep;
   uint64_t prep_next;      /* the next object to make a file for */
   int prep_stop;           /* making files ahead failed for a local reason: not again */
@@ -712,8 +712,8 @@ static int make_part(int dirfd, const char *base, char *tmp, size_t tmpn)
  * leaves it to begin_object(), which says why in its turn. */
 static void prepare_ahead(struct multi *m)
 {
-  if (!m->direct || m->prep_stop)
-    return;
+  if (!m->prep || m->prep_stop || m->nprep >= m->ahead)
+    return; /* (before the reader's lock: this runs after every chunk) */
   if (m->prep_next <= m->cur)
     m->prep_next = m->cur + 1;
   uint64_t known = aisfetch_objects_known(m->r, NULL);
@@ -1039,7 +1039,8 @@ static int run_multi(aisfetch_options *o, const char *outdir, int quiet, int kee
     if (spare < m.ahead)
       m.ahead = (size_t)spare;
   }
-  m.direct = m.ahead && !o->verify_checksum && (m.prep = calloc(m.ahead, sizeof *m.prep)) != NULL;
+  if (m.ahead && !o->verify_checksum)
+    m.prep = calloc(m.ahead, sizeof *m.prep);
   prepare_ahead(&m);
 
   for (;;) {

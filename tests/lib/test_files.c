@@ -204,6 +204,15 @@ static void run_init(run_t *x, aisfetch_reader *r, unsigned ahead)
 static const uint64_t sizes[] = {300 * KiB, 0, 5000, 64 * KiB, 1 * MiB + 7, 1, 200 * KiB};
 #define NSIZES (sizeof sizes / sizeof *sizes)
 
+/* How many of objects 0..n-1 (but skip) have a file that is not theirs */
+static unsigned files_wrong(run_t *x, unsigned n, uint64_t skip)
+{
+  unsigned bad = 0;
+  for (unsigned i = 0; i < n; i++)
+    bad += i != skip && !check_file(x, i, 3000, sizes[i % NSIZES]);
+  return bad;
+}
+
 /* Files for every object, given as the listing goes (pages of 40), with a
  * failed range and a reset on two objects: every file whole. */
 static void test_files_prefix(aisfetch_worker_mode mode)
@@ -219,9 +228,7 @@ static void test_files_prefix(aisfetch_worker_mode mode)
   run_init(&x, r, 24);
   read_into_files(&x, NULL);
   CHECKF(x.errors == 0, "%llu errors: %s", (unsigned long long)x.errors, x.last_msg);
-  unsigned bad = 0;
-  for (unsigned i = 0; i < n; i++)
-    bad += !check_file(&x, i, 3000, sizes[i % NSIZES]);
+  unsigned bad = files_wrong(&x, n, UINT64_MAX);
   CHECKF(bad == 0, "%s: %u of %u files wrong", mode ? "thread" : "process", bad, n);
   /* most bytes went into the files, the first object's through the ring */
   CHECKF(x.direct_bytes > 10 * x.ring_bytes && x.ring_bytes >= 64 * KiB,
@@ -268,9 +275,7 @@ static void test_files_workers_killed(void)
   run_init(&x, r, 16);
   read_into_files(&x, kill_one);
   CHECKF(x.errors == 0, "%llu errors: %s", (unsigned long long)x.errors, x.last_msg);
-  unsigned bad = 0;
-  for (unsigned i = 0; i < 150; i++)
-    bad += !check_file(&x, i, 3000, sizes[i % NSIZES]);
+  unsigned bad = files_wrong(&x, 150, UINT64_MAX);
   CHECKF(bad == 0, "%u files wrong", bad);
   aisfetch_stats st;
   aisfetch_stats_get(r, &st);
@@ -305,9 +310,7 @@ static void test_files_write_fails(void)
              strstr(x.last_msg, "f/00004") && strstr(x.last_msg, "its file") &&
              strstr(x.last_msg, strerror(ENOSPC)),
          "%llu errors: %s", (unsigned long long)x.errors, x.last_msg);
-  unsigned bad = 0;
-  for (unsigned i = 0; i < 150; i++)
-    bad += i != 4 && !check_file(&x, i, 3000, sizes[i % NSIZES]);
+  unsigned bad = files_wrong(&x, 150, 4); /* (4 is /dev/full) */
   CHECKF(bad == 0, "%u files wrong", bad);
   aisfetch_close(r);
   close_files(&x);
